@@ -1,0 +1,163 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* libvmcrypt: LUKS1/LUKS2 encrypted VM disk images without root or device-mapper. */
+#ifndef VMCRYPT_H
+#define VMCRYPT_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VMC_API __attribute__((visibility("default")))
+
+/*
+ * Errors. Every function returns 0 (or a count) on success and a negative
+ * errno on failure; the failure is also described once through the log
+ * callback at VMC_LOG_ERROR. These errno values have a fixed meaning:
+ */
+#define VMC_EPASS (-EPERM)          /* no keyslot opens with this passphrase */
+#define VMC_ENOTLUKS (-EMEDIUMTYPE) /* not a LUKS image (no valid magic) */
+#define VMC_ECORRUPT (-EBADMSG)     /* LUKS header present but damaged beyond use */
+#define VMC_ENOTSUP (-ENOTSUP)      /* cipher, feature or requirement not supported */
+#define VMC_EBUSY (-EBUSY)          /* image locked by another writer */
+/* Others: -EINVAL (bad arguments), -ENOMEM, -EIO/-ENOSPC/-EACCES/-EROFS/-ENOENT (I/O). */
+
+enum vmc_log_level {
+	VMC_LOG_DEBUG,
+	VMC_LOG_INFO,
+	VMC_LOG_WARN,
+	VMC_LOG_ERROR,
+};
+
+/* Installs the log sink (process-wide). Without one, the library is silent. */
+typedef void vmc_log_fn(enum vmc_log_level level, const char *msg, void *userdata);
+VMC_API void vmc_set_log(vmc_log_fn *fn, void *userdata);
+/* Enables VMC_LOG_DEBUG messages. */
+VMC_API void vmc_set_debug(bool on);
+
+/*
+ * Progress of long operations: called with bytes done and the total, at most a
+ * few times per second and once at the end. Returning false cancels (-ECANCELED).
+ */
+typedef bool vmc_progress_fn(uint64_t done, uint64_t total, void *userdata);
+
+/*
+ * Secret buffers for callers (passphrases read from a terminal or key file):
+ * zeroed, mlock()ed, excluded from core dumps, wiped on free.
+ */
+VMC_API void *vmc_secret_alloc(size_t len);
+VMC_API void vmc_secret_free(void *p);
+/* Makes the process non-dumpable and disables core files. Call before reading secrets. */
+VMC_API int vmc_harden_process(void);
+
+/* An opened LUKS image: header (possibly detached) and data. */
+struct vmc_image;
+
+struct vmc_open_params {
+	const char *header; /* detached header file, or NULL when the header is in the image */
+	bool read_only;     /* open O_RDONLY; writes fail with -EROFS */
+};
+
+/*
+ * Opens path (image file or block device) and parses its LUKS1 or LUKS2 header.
+ * p may be NULL: header in the image, opened read-only.
+ * Errors: VMC_ENOTLUKS, VMC_ECORRUPT, VMC_ENOTSUP, -ENOENT, -EACCES, -EIO.
+ * A damaged LUKS2 copy is reported as a warning and the valid one used.
+ */
+VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
+			   struct vmc_image **ret_img);
+VMC_API void vmc_image_free(struct vmc_image *img);
+
+/* 1 or 2. */
+VMC_API int vmc_image_luks_version(const struct vmc_image *img);
+/* Plaintext size in bytes (data segment). */
+VMC_API uint64_t vmc_image_size(const struct vmc_image *img);
+/* Byte offset of the data segment in the data file. */
+VMC_API uint64_t vmc_image_data_offset(const struct vmc_image *img);
+/* Encryption sector size of the data segment (512 .. 4096). */
+VMC_API uint32_t vmc_image_sector_size(const struct vmc_image *img);
+
+/*
+ * Describes the header like `cryptsetup luksDump` (json false) or as a JSON
+ * document (json true; for LUKS2 the header's own JSON metadata plus a
+ * "binary" object with the binary header fields). *ret_text is malloc()ed.
+ */
+VMC_API int vmc_image_dump(struct vmc_image *img, bool json, char **ret_text);
+
+/*
+ * Unlocks the image with a passphrase (or key file contents). keyslot -1 tries
+ * every active slot in priority order. On success the volume key is held in
+ * locked memory and *ret_keyslot (may be NULL) says which slot opened.
+ * Errors: VMC_EPASS, -ENOENT (no such active slot), VMC_ENOTSUP.
+ */
+VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pass_len, int keyslot,
+			     int *ret_keyslot);
+/* Copies the volume key of an unlocked image into a new secret buffer (free with vmc_secret_free). */
+VMC_API int vmc_image_volume_key(struct vmc_image *img, uint8_t **ret_key, size_t *ret_len);
+
+/*
+ * Plaintext access at any byte offset and length within vmc_image_size() of an
+ * unlocked image. Partial sectors are read-modify-written. Large requests are
+ * processed by several threads with bounded memory. Returns 0 (the whole length
+ * was done) or a negative errno.
+ */
+VMC_API int vmc_image_read(struct vmc_image *img, void *buf, size_t len, uint64_t offset);
+VMC_API int vmc_image_write(struct vmc_image *img, const void *buf, size_t len, uint64_t offset);
+/* fdatasync() of the data (and header) file. */
+VMC_API int vmc_image_flush(struct vmc_image *img);
+
+/*
+ * Streams plaintext in from fd (file or pipe) to the image starting at offset 0,
+ * len bytes (UINT64_MAX: until EOF, at most the image size), or out of the image
+ * to fd. With sparse, zero plaintext blocks become holes in a regular output
+ * file (like cp --sparse=always). Pipelined over all cores, bounded memory.
+ * *ret_done (may be NULL) receives the number of bytes moved.
+ */
+VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len, vmc_progress_fn *progress,
+			      void *userdata, uint64_t *ret_done);
+VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
+			       vmc_progress_fn *progress, void *userdata);
+
+/* Parameters of a new image; zero/NULL fields take the documented defaults. */
+struct vmc_format_params {
+	int luks_version;          /* 1 or 2; default 2 */
+	const char *cipher;        /* default "aes-xts-plain64" */
+	uint32_t key_bits;         /* default 512 for xts, 256 otherwise */
+	const char *hash;          /* AF/digest/PBKDF2 hash; default "sha256" */
+	const char *pbkdf;         /* "pbkdf2", "argon2i", "argon2id"; default argon2id (LUKS2), pbkdf2 (LUKS1) */
+	uint32_t iter_time_ms;     /* KDF benchmark target; default 2000 */
+	uint32_t force_iterations; /* skip the benchmark: PBKDF2 iterations or Argon2 time cost */
+	uint32_t pbkdf_memory_kib; /* Argon2 memory (maximum when benchmarking); default 1 GiB */
+	uint32_t pbkdf_parallel;   /* Argon2 threads; default min(4, CPUs) */
+	uint32_t sector_size;      /* LUKS2: default 4096 when the size allows, else 512; LUKS1: 512 only */
+	const char *label;         /* LUKS2 label (max 47 bytes) */
+	const char *subsystem;     /* LUKS2 subsystem (max 47 bytes) */
+	const char *uuid;          /* default random */
+	uint64_t metadata_size;    /* LUKS2 header copy size, 16 KiB .. 4 MiB power of two; default 16 KiB */
+	uint64_t keyslots_size;    /* LUKS2 keyslots area; default fills up to a 16 MiB data offset */
+	uint64_t data_size;        /* plaintext bytes (multiple of sector_size); required unless header-only */
+	const char *header;        /* detached header file; data starts at offset 0 of the image */
+	int keyslot;               /* slot for the passphrase; -1 (or 0 as default) picks the first */
+	const uint8_t *volume_key; /* use this volume key instead of a random one */
+	size_t volume_key_len;
+};
+
+/*
+ * Creates a new image at path (which must not exist, or is truncated to the new
+ * size when it is a regular file the caller chose to overwrite with overwrite)
+ * as a sparse file, writes the header(s), and returns it opened and unlocked.
+ */
+VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p, const void *pass,
+			     size_t pass_len, bool overwrite, struct vmc_image **ret_img);
+
+/* Human-readable name of a negative errno from this library. */
+VMC_API const char *vmc_strerror(int err);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
