@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Queries over the shared LUKS1/LUKS2 model. */
+#include <string.h>
+
+#include "format/luks2_json.h"
+#include "format/meta.h"
+
+void luks_meta_clear(struct luks_meta *m)
+{
+	if (!m)
+		return;
+	luks2_json_free(m->json);
+	memset(m, 0, sizeof(*m));
+}
+
+int luks_meta_max_keyslots(const struct luks_meta *m)
+{
+	return m->version == 1 ? 8 : LUKS_MAX_KEYSLOTS;
+}
+
+int luks_meta_data_segment(const struct luks_meta *m)
+{
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++)
+		if (m->segments[i].kind == LUKS_SEGMENT_CRYPT && !m->segments[i].backup)
+			return i;
+	return -1;
+}
+
+int luks_meta_segment_digest(const struct luks_meta *m, int seg)
+{
+	for (int i = 0; i < LUKS_MAX_DIGESTS; i++)
+		if (m->digests[i].used && (m->digests[i].segments & (1ull << seg)))
+			return i;
+	return -1;
+}
+
+uint64_t luks_meta_data_offset(const struct luks_meta *m)
+{
+	uint64_t off = UINT64_MAX;
+
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
+		const struct luks_segment *s = &m->segments[i];
+		if (s->kind != LUKS_SEGMENT_UNUSED && !s->backup && s->offset < off)
+			off = s->offset;
+	}
+	return off == UINT64_MAX ? 0 : off;
+}

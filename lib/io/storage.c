@@ -1,0 +1,256 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The storage module: full-length pread/pwrite, syncs, locks and the fault-injection ops table. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "io/storage.h"
+#include "util.h"
+
+struct storage {
+	int fd;
+	bool read_only;
+	bool regular;
+	char *path;
+	const struct storage_ops *ops;
+};
+
+static int default_pread(struct storage *st, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pread(st->fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -ENODATA;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int default_pwrite(struct storage *st, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+
+	while (len > 0) {
+		ssize_t n = pwrite(st->fd, p, len, (off_t)off);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			return -EIO;
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+static int default_sync(struct storage *st)
+{
+	if (fdatasync(st->fd) < 0)
+		return -errno;
+	return 0;
+}
+
+const struct storage_ops storage_default_ops = {
+    .pread = default_pread,
+    .pwrite = default_pwrite,
+    .sync = default_sync,
+};
+
+static const struct storage_ops *test_ops;
+
+void storage_set_test_ops(const struct storage_ops *ops)
+{
+	test_ops = ops;
+}
+
+int storage_open(const char *path, unsigned flags, struct storage **ret_st)
+{
+	struct storage *st = NULL;
+	struct stat sb;
+	int oflags = O_CLOEXEC;
+	mode_t mode = (flags & STORAGE_SECRET) ? 0600 : 0644;
+	int r;
+
+	if (flags & STORAGE_RDONLY)
+		oflags |= O_RDONLY;
+	else
+		oflags |= O_RDWR;
+	if (flags & STORAGE_CREATE)
+		oflags |= O_CREAT | ((flags & STORAGE_TRUNC) ? O_TRUNC : O_EXCL);
+
+	st = calloc(1, sizeof(*st));
+	if (!st)
+		return -ENOMEM;
+	st->fd = -1;
+	st->path = strdup(path);
+	if (!st->path) {
+		r = -ENOMEM;
+		goto out;
+	}
+	st->fd = open(path, oflags, mode);
+	if (st->fd < 0) {
+		r = -errno;
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (fstat(st->fd, &sb) < 0) {
+		r = -errno;
+		log_err("%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)) {
+		r = -EINVAL;
+		log_err("%s: not a regular file or block device", path);
+		goto out;
+	}
+	st->regular = S_ISREG(sb.st_mode);
+	st->read_only = flags & STORAGE_RDONLY;
+	st->ops = test_ops ? test_ops : &storage_default_ops;
+	*ret_st = st;
+	st = NULL;
+	r = 0;
+out:
+	storage_free(st);
+	return r;
+}
+
+void storage_free(struct storage *st)
+{
+	if (!st)
+		return;
+	if (st->fd >= 0)
+		close(st->fd);
+	free(st->path);
+	free(st);
+}
+
+int storage_read(struct storage *st, void *buf, size_t len, uint64_t off)
+{
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return -EINVAL;
+	return st->ops->pread(st, buf, len, off);
+}
+
+int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off)
+{
+	int r;
+
+	if (st->read_only)
+		return -EROFS;
+	if (off > INT64_MAX || len > INT64_MAX - off)
+		return -EFBIG;
+	r = st->ops->pwrite(st, buf, len, off);
+	if (r < 0)
+		log_err("%s: write of %zu bytes at offset %llu failed: %s", st->path, len,
+			(unsigned long long)off, strerror(-r));
+	return r;
+}
+
+int storage_sync(struct storage *st)
+{
+	int r;
+
+	if (st->read_only)
+		return 0;
+	r = st->ops->sync(st);
+	if (r < 0)
+		log_err("%s: sync failed: %s", st->path, strerror(-r));
+	return r;
+}
+
+int storage_size(struct storage *st, uint64_t *ret_size)
+{
+	struct stat sb;
+	uint64_t size;
+
+	if (fstat(st->fd, &sb) < 0)
+		return -errno;
+	if (S_ISBLK(sb.st_mode)) {
+		if (ioctl(st->fd, BLKGETSIZE64, &size) < 0)
+			return -errno;
+	} else {
+		size = (uint64_t)sb.st_size;
+	}
+	*ret_size = size;
+	return 0;
+}
+
+int storage_truncate(struct storage *st, uint64_t size)
+{
+	if (st->read_only)
+		return -EROFS;
+	if (!st->regular)
+		return 0;
+	if (size > INT64_MAX || ftruncate(st->fd, (off_t)size) < 0) {
+		int r = size > INT64_MAX ? -EFBIG : -errno;
+		log_err("%s: cannot set size: %s", st->path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int storage_punch(struct storage *st, uint64_t off, uint64_t len)
+{
+	if (st->read_only)
+		return -EROFS;
+	if (!st->regular)
+		return -EOPNOTSUPP;
+	if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
+	    0)
+		return -errno;
+	return 0;
+}
+
+int storage_lock(struct storage *st, bool exclusive)
+{
+	/*
+	 * flock() on the image itself: it needs no lock directory (so it works for
+	 * an ordinary user) and it is what cryptsetup takes on a regular file.
+	 */
+	if (flock(st->fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK) {
+			log_err("%s: image is in use by another process", st->path);
+			return VMC_EBUSY;
+		}
+		return -errno;
+	}
+	return 0;
+}
+
+bool storage_read_only(const struct storage *st)
+{
+	return st->read_only;
+}
+
+bool storage_is_regular(const struct storage *st)
+{
+	return st->regular;
+}
+
+const char *storage_path(const struct storage *st)
+{
+	return st->path;
+}
+
+int storage_fd(const struct storage *st)
+{
+	return st->fd;
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The storage module: all disk I/O of the library goes through here. */
+#ifndef VMC_IO_STORAGE_H
+#define VMC_IO_STORAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct storage;
+
+/*
+ * The I/O operations behind a storage handle: a small table so tests can fail
+ * the Nth write or "lose power" after it without mocking libc.
+ */
+struct storage_ops {
+	int (*pread)(struct storage *st, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(struct storage *st, const void *buf, size_t len, uint64_t off);
+	int (*sync)(struct storage *st);
+};
+
+enum storage_flags {
+	STORAGE_RDONLY = 1 << 0,
+	STORAGE_CREATE = 1 << 1, /* create; fails if it exists (O_EXCL) unless STORAGE_TRUNC */
+	STORAGE_TRUNC = 1 << 2,	 /* with STORAGE_CREATE: replace an existing regular file */
+	STORAGE_SECRET = 1 << 3, /* new file mode 0600 */
+};
+
+/* Opens path. 0, or a negative errno (-ENOENT, -EACCES, -EEXIST, ...) reported to the log. */
+int storage_open(const char *path, unsigned flags, struct storage **ret_st);
+/* Closes and frees; NULL-safe. */
+void storage_free(struct storage *st);
+
+/*
+ * Reads exactly len bytes at off. EINTR and short reads are retried; end of
+ * file before len bytes is -ENODATA (callers turn it into a format error).
+ */
+int storage_read(struct storage *st, void *buf, size_t len, uint64_t off);
+/* Writes exactly len bytes at off. -EROFS on a read-only handle. */
+int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off);
+/* fdatasync(): a commit point. */
+int storage_sync(struct storage *st);
+/* Size of the file or block device in bytes. */
+int storage_size(struct storage *st, uint64_t *ret_size);
+/* Sets the length of a regular file (sparse extension). */
+int storage_truncate(struct storage *st, uint64_t size);
+/* Deallocates a range (punch hole) of a regular file; -EOPNOTSUPP when impossible. */
+int storage_punch(struct storage *st, uint64_t off, uint64_t len);
+/*
+ * Takes an advisory lock on the file: shared for readers, exclusive for
+ * writers. -EBUSY (VMC_EBUSY) when another process holds a conflicting lock.
+ */
+int storage_lock(struct storage *st, bool exclusive);
+
+bool storage_read_only(const struct storage *st);
+bool storage_is_regular(const struct storage *st);
+const char *storage_path(const struct storage *st);
+int storage_fd(const struct storage *st);
+
+/*
+ * Test hook: replaces the ops of every storage opened afterwards (NULL restores
+ * the default). Used by fault-injection tests only.
+ */
+void storage_set_test_ops(const struct storage_ops *ops);
+/* The default operations, for test ops that wrap them. */
+extern const struct storage_ops storage_default_ops;
+
+#endif

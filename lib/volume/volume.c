@@ -1,0 +1,687 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Plaintext access over a crypt segment: batched sector crypto on all cores and I/O pipelines. */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+#include "volume/volume.h"
+
+#define VOL_CHUNK	 (4u << 20) /* bytes per pipeline buffer / bounce buffer */
+#define VOL_PARALLEL_MIN (1u << 20) /* below this, one thread does the crypto */
+#define VOL_PIPE_BUFS	 4	    /* pipeline depth: memory is VOL_PIPE_BUFS * VOL_CHUNK */
+#define VOL_MAX_THREADS	 16
+#define VOL_POOL	 32
+
+struct volume {
+	struct storage *st;
+	uint64_t offset; /* segment start in the data device */
+	uint64_t size;	 /* plaintext bytes */
+	uint32_t sector_size;
+	uint64_t iv_tweak;
+	unsigned nthreads;
+	struct sector_cipher *proto; /* never used for data; source of per-thread copies */
+	pthread_mutex_t lock;	     /* guards the pool and read-modify-write of partial sectors */
+	pthread_mutex_t rmw_lock;
+	struct sector_cipher *pool[VOL_POOL];
+	int npool;
+};
+
+int volume_new(struct storage *st, const struct luks_segment *seg, uint64_t dev_size,
+	       const uint8_t *vk, size_t vk_len, struct volume **ret_vol)
+{
+	struct volume *vol = NULL;
+	int r;
+
+	if (seg->kind != LUKS_SEGMENT_CRYPT)
+		return VMC_ENOTSUP;
+	vol = calloc(1, sizeof(*vol));
+	if (!vol)
+		return -ENOMEM;
+	pthread_mutex_init(&vol->lock, NULL);
+	pthread_mutex_init(&vol->rmw_lock, NULL);
+	vol->st = st;
+	vol->offset = seg->offset;
+	vol->sector_size = seg->sector_size;
+	vol->iv_tweak = seg->iv_tweak;
+	vol->nthreads = vmc_cpu_count();
+	if (vol->nthreads > VOL_MAX_THREADS)
+		vol->nthreads = VOL_MAX_THREADS;
+	if (seg->dynamic) {
+		if (dev_size < seg->offset) {
+			log_err("data segment starts at %llu, beyond the end of the data device "
+				"(%llu bytes)",
+				(unsigned long long)seg->offset, (unsigned long long)dev_size);
+			r = VMC_ECORRUPT;
+			goto out;
+		}
+		vol->size = (dev_size - seg->offset) / seg->sector_size * seg->sector_size;
+	} else {
+		vol->size = seg->size;
+	}
+	r = sector_cipher_new(seg->cipher, vk, vk_len, seg->sector_size, &vol->proto);
+	if (r == VMC_ENOTSUP)
+		log_err("data cipher '%s' with a %zu-bit key is not supported", seg->cipher,
+			vk_len * 8);
+	else if (r == -EINVAL)
+		log_err("data cipher '%s': invalid key size %zu bits or sector size %u",
+			seg->cipher, vk_len * 8, seg->sector_size);
+	if (r < 0)
+		goto out;
+	*ret_vol = vol;
+	vol = NULL;
+out:
+	volume_free(vol);
+	return r;
+}
+
+void volume_free(struct volume *vol)
+{
+	if (!vol)
+		return;
+	for (int i = 0; i < vol->npool; i++)
+		sector_cipher_free(vol->pool[i]);
+	sector_cipher_free(vol->proto);
+	pthread_mutex_destroy(&vol->lock);
+	pthread_mutex_destroy(&vol->rmw_lock);
+	free(vol);
+}
+
+uint64_t volume_size(const struct volume *vol)
+{
+	return vol->size;
+}
+
+/* A cipher context for the calling thread: from the pool, or a new copy of the prototype. */
+static int cipher_get(struct volume *vol, struct sector_cipher **ret_c)
+{
+	int r = 0;
+
+	pthread_mutex_lock(&vol->lock);
+	if (vol->npool > 0)
+		*ret_c = vol->pool[--vol->npool];
+	else
+		r = sector_cipher_dup(vol->proto, ret_c);
+	pthread_mutex_unlock(&vol->lock);
+	return r;
+}
+
+static void cipher_put(struct volume *vol, struct sector_cipher *c)
+{
+	pthread_mutex_lock(&vol->lock);
+	if (vol->npool < VOL_POOL) {
+		vol->pool[vol->npool++] = c;
+		c = NULL;
+	}
+	pthread_mutex_unlock(&vol->lock);
+	sector_cipher_free(c);
+}
+
+struct crypt_job {
+	struct volume *vol;
+	const uint8_t *in;
+	uint8_t *out;
+	size_t len;
+	uint64_t off; /* plaintext offset of in[0], sector aligned */
+	bool encrypt;
+	int r;
+};
+
+static void *crypt_job_run(void *arg)
+{
+	struct crypt_job *job = arg;
+	struct volume *vol = job->vol;
+	struct sector_cipher *c = NULL;
+	/* IVs count 512-byte sectors from the segment start, whatever the sector size. */
+	uint64_t iv = vol->iv_tweak + job->off / LUKS_SECTOR;
+
+	job->r = cipher_get(vol, &c);
+	if (job->r < 0)
+		return NULL;
+	if (job->encrypt)
+		job->r = sector_cipher_encrypt(c, job->in, job->out, job->len, iv);
+	else
+		job->r = sector_cipher_decrypt(c, job->in, job->out, job->len, iv);
+	cipher_put(vol, c);
+	return NULL;
+}
+
+/* En/decrypts len bytes (whole sectors) at plaintext offset off, split over the cores. */
+static int crypt_range(struct volume *vol, const uint8_t *in, uint8_t *out, size_t len,
+		       uint64_t off, bool encrypt)
+{
+	struct crypt_job jobs[VOL_MAX_THREADS];
+	pthread_t threads[VOL_MAX_THREADS];
+	unsigned n = vol->nthreads;
+	size_t per, done = 0;
+	int r = 0;
+
+	if (len < VOL_PARALLEL_MIN || n < 2) {
+		struct crypt_job job = {vol, in, out, len, off, encrypt, 0};
+		crypt_job_run(&job);
+		return job.r;
+	}
+	per = (len / n + vol->sector_size - 1) / vol->sector_size * vol->sector_size;
+	for (unsigned i = 0; i < n; i++) {
+		size_t part = len - done < per ? len - done : per;
+		jobs[i] =
+		    (struct crypt_job){vol, in + done, out + done, part, off + done, encrypt, 0};
+		done += part;
+	}
+	/* The calling thread takes the first part itself. */
+	for (unsigned i = 1; i < n; i++) {
+		if (pthread_create(&threads[i], NULL, crypt_job_run, &jobs[i]) != 0) {
+			crypt_job_run(&jobs[i]);
+			threads[i] = 0;
+		}
+	}
+	crypt_job_run(&jobs[0]);
+	for (unsigned i = 1; i < n; i++)
+		if (threads[i])
+			pthread_join(threads[i], NULL);
+	for (unsigned i = 0; i < n; i++)
+		if (jobs[i].r < 0)
+			r = jobs[i].r;
+	return r;
+}
+
+static int check_range(const struct volume *vol, size_t len, uint64_t off)
+{
+	if (off > vol->size || len > vol->size - off) {
+		log_err("access at %llu+%zu is beyond the end of the volume (%llu bytes)",
+			(unsigned long long)off, len, (unsigned long long)vol->size);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int read_cipher(struct volume *vol, uint8_t *buf, size_t len, uint64_t off)
+{
+	int r = storage_read(vol->st, buf, len, vol->offset + off);
+	if (r == -ENODATA) {
+		log_err("%s: image is truncated: data at %llu is missing", storage_path(vol->st),
+			(unsigned long long)(vol->offset + off));
+		r = -EIO;
+	}
+	return r;
+}
+
+/* One whole sector, decrypted, into sec (sector_size bytes). */
+static int read_sector(struct volume *vol, uint8_t *sec, uint64_t soff)
+{
+	int r = read_cipher(vol, sec, vol->sector_size, soff);
+	if (r < 0)
+		return r;
+	return crypt_range(vol, sec, sec, vol->sector_size, soff, false);
+}
+
+int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off)
+{
+	uint32_t ss = vol->sector_size;
+	uint8_t *p = buf;
+	uint8_t sec[4096];
+	int r;
+
+	if ((r = check_range(vol, len, off)) < 0)
+		return r;
+	if (off % ss && len) {
+		uint64_t soff = off / ss * ss;
+		size_t in = (size_t)(off - soff), n = ss - in < len ? ss - in : len;
+		if ((r = read_sector(vol, sec, soff)) < 0)
+			goto out;
+		memcpy(p, sec + in, n);
+		p += n;
+		off += n;
+		len -= n;
+	}
+	if (len >= ss) {
+		size_t mid = len / ss * ss;
+		if ((r = read_cipher(vol, p, mid, off)) < 0 ||
+		    (r = crypt_range(vol, p, p, mid, off, false)) < 0)
+			goto out;
+		p += mid;
+		off += mid;
+		len -= mid;
+	}
+	if (len) {
+		if ((r = read_sector(vol, sec, off)) < 0)
+			goto out;
+		memcpy(p, sec, len);
+	}
+	r = 0;
+out:
+	explicit_bzero(sec, sizeof(sec));
+	return r;
+}
+
+/* Read-modify-write of part of one sector. */
+static int write_partial(struct volume *vol, const uint8_t *data, size_t n, uint64_t off)
+{
+	uint64_t soff = off / vol->sector_size * vol->sector_size;
+	uint8_t sec[4096];
+	int r;
+
+	pthread_mutex_lock(&vol->rmw_lock);
+	r = read_sector(vol, sec, soff);
+	if (r < 0)
+		goto out;
+	memcpy(sec + (off - soff), data, n);
+	r = crypt_range(vol, sec, sec, vol->sector_size, soff, true);
+	if (r < 0)
+		goto out;
+	r = storage_write(vol->st, sec, vol->sector_size, vol->offset + soff);
+out:
+	pthread_mutex_unlock(&vol->rmw_lock);
+	explicit_bzero(sec, sizeof(sec));
+	return r;
+}
+
+int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
+{
+	uint32_t ss = vol->sector_size;
+	const uint8_t *p = buf;
+	uint8_t *bounce = NULL;
+	int r;
+
+	if ((r = check_range(vol, len, off)) < 0)
+		return r;
+	if (off % ss && len) {
+		size_t n = ss - off % ss < len ? ss - off % ss : len;
+		if ((r = write_partial(vol, p, n, off)) < 0)
+			goto out;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	if (len >= ss) {
+		size_t mid = len / ss * ss;
+		size_t blen = mid < VOL_CHUNK ? mid : VOL_CHUNK;
+		bounce = malloc(blen);
+		if (!bounce) {
+			r = -ENOMEM;
+			goto out;
+		}
+		while (mid > 0) {
+			size_t n = mid < blen ? mid : blen;
+			if ((r = crypt_range(vol, p, bounce, n, off, true)) < 0 ||
+			    (r = storage_write(vol->st, bounce, n, vol->offset + off)) < 0)
+				goto out;
+			p += n;
+			off += n;
+			len -= n;
+			mid -= n;
+		}
+	}
+	if (len)
+		r = write_partial(vol, p, len, off);
+out:
+	free(bounce);
+	return r;
+}
+
+/* --- pipelines: a producer thread fills buffers while the caller drains them --- */
+
+struct pipe_buf {
+	uint8_t *data;
+	size_t len;
+	uint64_t off;
+};
+
+struct pipeline {
+	struct volume *vol;
+	int fd;
+	uint64_t limit; /* bytes to move */
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct pipe_buf bufs[VOL_PIPE_BUFS];
+	unsigned head, count;
+	bool done;   /* producer finished (eof, limit or error) */
+	bool cancel; /* consumer gave up */
+	int err;
+};
+
+static int pipeline_init(struct pipeline *pl, struct volume *vol, int fd, uint64_t limit)
+{
+	memset(pl, 0, sizeof(*pl));
+	pl->vol = vol;
+	pl->fd = fd;
+	pl->limit = limit;
+	pthread_mutex_init(&pl->lock, NULL);
+	pthread_cond_init(&pl->cond, NULL);
+	for (int i = 0; i < VOL_PIPE_BUFS; i++) {
+		pl->bufs[i].data = malloc(VOL_CHUNK);
+		if (!pl->bufs[i].data)
+			return -ENOMEM;
+	}
+	return 0;
+}
+
+static void pipeline_clear(struct pipeline *pl)
+{
+	for (int i = 0; i < VOL_PIPE_BUFS; i++)
+		free(pl->bufs[i].data);
+	pthread_mutex_destroy(&pl->lock);
+	pthread_cond_destroy(&pl->cond);
+}
+
+/* Producer: waits for a free buffer; NULL when the consumer cancelled. */
+static struct pipe_buf *pipeline_free_buf(struct pipeline *pl)
+{
+	struct pipe_buf *b = NULL;
+
+	pthread_mutex_lock(&pl->lock);
+	while (pl->count == VOL_PIPE_BUFS && !pl->cancel)
+		pthread_cond_wait(&pl->cond, &pl->lock);
+	if (!pl->cancel)
+		b = &pl->bufs[(pl->head + pl->count) % VOL_PIPE_BUFS];
+	pthread_mutex_unlock(&pl->lock);
+	return b;
+}
+
+static void pipeline_publish(struct pipeline *pl)
+{
+	pthread_mutex_lock(&pl->lock);
+	pl->count++;
+	pthread_cond_broadcast(&pl->cond);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+static void pipeline_finish(struct pipeline *pl, int err)
+{
+	pthread_mutex_lock(&pl->lock);
+	pl->done = true;
+	if (err < 0 && !pl->err)
+		pl->err = err;
+	pthread_cond_broadcast(&pl->cond);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+/* Consumer: next filled buffer, or NULL at the end (pl->err tells why). */
+static struct pipe_buf *pipeline_next(struct pipeline *pl)
+{
+	struct pipe_buf *b = NULL;
+
+	pthread_mutex_lock(&pl->lock);
+	while (pl->count == 0 && !pl->done)
+		pthread_cond_wait(&pl->cond, &pl->lock);
+	if (pl->count > 0)
+		b = &pl->bufs[pl->head];
+	pthread_mutex_unlock(&pl->lock);
+	return b;
+}
+
+static void pipeline_release(struct pipeline *pl)
+{
+	pthread_mutex_lock(&pl->lock);
+	pl->head = (pl->head + 1) % VOL_PIPE_BUFS;
+	pl->count--;
+	pthread_cond_broadcast(&pl->cond);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+static void pipeline_cancel(struct pipeline *pl, int err)
+{
+	pthread_mutex_lock(&pl->lock);
+	pl->cancel = true;
+	if (err < 0 && !pl->err)
+		pl->err = err;
+	pthread_cond_broadcast(&pl->cond);
+	pthread_mutex_unlock(&pl->lock);
+}
+
+struct progress {
+	vmc_progress_fn *fn;
+	void *userdata;
+	uint64_t total;
+	struct timespec last;
+};
+
+static bool progress_tick(struct progress *pg, uint64_t done, bool final)
+{
+	struct timespec now;
+
+	if (!pg->fn)
+		return true;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	if (!final &&
+	    (now.tv_sec - pg->last.tv_sec) * 1000000000L + (now.tv_nsec - pg->last.tv_nsec) <
+		250000000L)
+		return true;
+	pg->last = now;
+	return pg->fn(done, pg->total, pg->userdata);
+}
+
+/* Reads up to len bytes from a file or pipe; returns the count (0 at EOF) or -errno. */
+static ssize_t read_full(int fd, uint8_t *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static void *copy_in_producer(void *arg)
+{
+	struct pipeline *pl = arg;
+	struct volume *vol = pl->vol;
+	uint64_t off = 0;
+	int r = 0;
+
+	while (off < pl->limit) {
+		struct pipe_buf *b = pipeline_free_buf(pl);
+		size_t want = pl->limit - off < VOL_CHUNK ? (size_t)(pl->limit - off) : VOL_CHUNK;
+		ssize_t n;
+
+		if (!b)
+			break;
+		n = read_full(pl->fd, b->data, want);
+		if (n < 0) {
+			r = (int)n;
+			log_err("reading the input failed: %s", strerror(-r));
+			break;
+		}
+		if (n == 0)
+			break;
+		b->len = (size_t)n;
+		/* A short last piece is padded with zeros to a whole sector. */
+		if (b->len % vol->sector_size) {
+			size_t pad = vol->sector_size - b->len % vol->sector_size;
+			memset(b->data + b->len, 0, pad);
+			b->len += pad;
+		}
+		b->off = off;
+		r = crypt_range(vol, b->data, b->data, b->len, off, true);
+		if (r < 0)
+			break;
+		off += b->len;
+		pipeline_publish(pl);
+		if ((size_t)n < want)
+			break;
+	}
+	pipeline_finish(pl, r);
+	return NULL;
+}
+
+int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
+		   void *userdata, uint64_t *ret_done)
+{
+	struct pipeline pl;
+	struct progress pg = {progress, userdata, 0, {0, 0}};
+	pthread_t thread;
+	uint64_t done = 0;
+	struct pipe_buf *b;
+	int r;
+
+	if (len > vol->size)
+		len = vol->size;
+	pg.total = len;
+	r = pipeline_init(&pl, vol, fd, len);
+	if (r < 0)
+		goto out;
+	if (pthread_create(&thread, NULL, copy_in_producer, &pl) != 0) {
+		r = -EAGAIN;
+		goto out;
+	}
+	while ((b = pipeline_next(&pl))) {
+		r = storage_write(vol->st, b->data, b->len, vol->offset + b->off);
+		if (r < 0) {
+			pipeline_cancel(&pl, r);
+			break;
+		}
+		done = b->off + b->len;
+		pipeline_release(&pl);
+		if (!progress_tick(&pg, done < len ? done : len, false)) {
+			pipeline_cancel(&pl, -ECANCELED);
+			break;
+		}
+	}
+	pthread_join(thread, NULL);
+	r = pl.err;
+	if (r == 0) {
+		progress_tick(&pg, done < len ? done : len, true);
+		if (ret_done)
+			*ret_done = done < len ? done : len;
+	}
+out:
+	pipeline_clear(&pl);
+	return r;
+}
+
+static void *copy_out_producer(void *arg)
+{
+	struct pipeline *pl = arg;
+	struct volume *vol = pl->vol;
+	uint64_t off = 0;
+	int r = 0;
+
+	while (off < pl->limit) {
+		struct pipe_buf *b = pipeline_free_buf(pl);
+		size_t n = pl->limit - off < VOL_CHUNK ? (size_t)(pl->limit - off) : VOL_CHUNK;
+
+		if (!b)
+			break;
+		if ((r = read_cipher(vol, b->data, n, off)) < 0 ||
+		    (r = crypt_range(vol, b->data, b->data, n, off, false)) < 0)
+			break;
+		b->len = n;
+		b->off = off;
+		off += n;
+		pipeline_publish(pl);
+	}
+	pipeline_finish(pl, r);
+	return NULL;
+}
+
+static bool all_zero(const uint8_t *p, size_t len)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+
+	for (size_t i = 0; i < len / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, bool seekable)
+{
+	while (len > 0) {
+		ssize_t n = seekable ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			log_err("writing the output failed: %s", strerror(errno));
+			return -errno;
+		}
+		p += n;
+		off += (uint64_t)n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/* Writes a buffer, leaving holes for all-zero 4 KiB blocks when sparse. */
+static int write_out(int fd, const struct pipe_buf *b, bool sparse, bool seekable)
+{
+	const size_t blk = 4096;
+	size_t start = 0;
+
+	if (!sparse)
+		return write_all(fd, b->data, b->len, b->off, seekable);
+	while (start < b->len) {
+		size_t end = start;
+		bool zero = all_zero(b->data + start, b->len - start < blk ? b->len - start : blk);
+		while (end < b->len &&
+		       all_zero(b->data + end, b->len - end < blk ? b->len - end : blk) == zero)
+			end += b->len - end < blk ? b->len - end : blk;
+		if (!zero) {
+			int r = write_all(fd, b->data + start, end - start, b->off + start, true);
+			if (r < 0)
+				return r;
+		}
+		start = end;
+	}
+	return 0;
+}
+
+int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *progress,
+		    void *userdata)
+{
+	struct pipeline pl;
+	struct progress pg = {progress, userdata, vol->size, {0, 0}};
+	struct stat sb;
+	pthread_t thread;
+	struct pipe_buf *b;
+	bool seekable;
+	int r;
+
+	if (fstat(fd, &sb) < 0)
+		return -errno;
+	seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode);
+	/* Holes only in a regular file: a block device or pipe needs every byte written. */
+	sparse = sparse && S_ISREG(sb.st_mode);
+	r = pipeline_init(&pl, vol, fd, vol->size);
+	if (r < 0)
+		goto out;
+	if (pthread_create(&thread, NULL, copy_out_producer, &pl) != 0) {
+		r = -EAGAIN;
+		goto out;
+	}
+	while ((b = pipeline_next(&pl))) {
+		uint64_t done = b->off + b->len;
+		r = write_out(fd, b, sparse, seekable);
+		if (r < 0) {
+			pipeline_cancel(&pl, r);
+			break;
+		}
+		pipeline_release(&pl);
+		if (!progress_tick(&pg, done, false)) {
+			pipeline_cancel(&pl, -ECANCELED);
+			break;
+		}
+	}
+	pthread_join(thread, NULL);
+	r = pl.err;
+	if (r == 0 && sparse && ftruncate(fd, (off_t)vol->size) < 0) {
+		r = -errno;
+		log_err("setting the output size failed: %s", strerror(errno));
+	}
+	if (r == 0)
+		progress_tick(&pg, vol->size, true);
+out:
+	pipeline_clear(&pl);
+	return r;
+}
