@@ -17,8 +17,13 @@
   luksmeta.py binary IMAGE [copy]     binary LUKS2 header fields (copy 0 or 1)
   luksmeta.py flip IMAGE COPY OFFSET  xor 0x01 into byte OFFSET of LUKS2 binary
                                       header copy COPY (0 primary, 1 secondary)
+  luksmeta.py edit-json IMAGE PATH JSONVALUE
+                                      set PATH (dot-separated, e.g. segments.0.cipher)
+                                      in the JSON of both LUKS2 copies and write
+                                      them back with valid checksums
 """
 
+import hashlib
 import json
 import re
 import struct
@@ -224,6 +229,32 @@ def cmd_check_json(vm_json_path, image):
     return bad
 
 
+def edit_json(path, keypath, value):
+    b, _ = binary(path, 0)
+    size = b["hdr_size"]
+    with open(path, "r+b") as fh:
+        for base in (0, size):
+            fh.seek(base)
+            hdr = bytearray(fh.read(size))
+            if b["checksum_alg"] != "sha256":
+                raise SystemExit("luksmeta: only sha256 header checksums are implemented")
+            doc = json.loads(bytes(hdr[4096:]).split(b"\0", 1)[0])
+            node = doc
+            keys = keypath.split(".")
+            for k in keys[:-1]:
+                node = node.setdefault(k, {})
+            node[keys[-1]] = value
+            js = json.dumps(doc, separators=(",", ":")).encode()
+            if len(js) >= size - 4096:
+                raise SystemExit("luksmeta: JSON too large for the area")
+            hdr[4096:] = js + bytes(size - 4096 - len(js))
+            hdr[448:448 + 64] = bytes(64)
+            csum = hashlib.sha256(bytes(hdr)).digest()
+            hdr[448:448 + len(csum)] = csum
+            fh.seek(base)
+            fh.write(bytes(hdr))
+
+
 def main(argv):
     if len(argv) < 3:
         print(__doc__)
@@ -259,6 +290,8 @@ def main(argv):
             c = fh.read(1)
             fh.seek(base + off)
             fh.write(bytes([c[0] ^ 1]))
+    elif op == "edit-json":
+        edit_json(argv[2], argv[3], json.loads(argv[4]))
     else:
         print(__doc__)
         return 1
