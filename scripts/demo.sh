@@ -30,7 +30,7 @@ cd "$work"
 step "A plain disk image with an ext4 file system and a few files (mkfs.ext4 -d, no root)"
 "${as_user[@]}" mkdir files
 "${as_user[@]}" sh -c 'echo "Hello from an encrypted VM image." > files/hello.txt;
-	head -c 300000 /dev/urandom > files/random.bin; sha256sum files/random.bin > files/random.sha256'
+	head -c 300000 /dev/urandom > files/random.bin'
 run mkfs.ext4 -q -d files -L demo plain.raw 64M
 # The demo's passphrases live in key files: a real user types them at the prompt.
 "${as_user[@]}" sh -c 'printf "demo passphrase" > old.key; printf "a better passphrase" > new.key'
@@ -60,8 +60,7 @@ step "Decrypt it back to a plain image and read the files with debugfs (no mount
 run "$vmcrypt" decrypt disk.luks back.raw --key-file "$key" --batch-mode
 run debugfs -R "cat /hello.txt" back.raw 2>/dev/null
 "${as_user[@]}" debugfs -R "dump /random.bin random.back" back.raw 2>/dev/null
-"${as_user[@]}" sh -c 'cd files && sha256sum -c random.sha256 >/dev/null && cd .. &&
-	cmp files/random.bin random.back' && echo "random.bin: identical after the round trip"
+cmp files/random.bin random.back && echo "random.bin: $(sha256sum <random.back | cut -c1-16)... identical after the round trip"
 cmp plain.raw back.raw && echo "the whole decrypted image is byte-identical to the original"
 
 step "Done"
