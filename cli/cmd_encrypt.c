@@ -1,0 +1,148 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vmcrypt encrypt SRC DST: a plain raw image copied into a new encrypted image. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <linux/fs.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "progress.h"
+
+/* The input: its descriptor and, unless it is a pipe, its size. */
+struct source {
+	int fd;
+	bool sized;
+	uint64_t size;
+};
+
+static int source_open(const char *path, struct source *s)
+{
+	struct stat st;
+
+	/* Stdin is read as a stream, whatever it is: its size comes from --size. */
+	if (strcmp(path, "-") == 0) {
+		s->fd = STDIN_FILENO;
+		s->sized = false;
+		return 0;
+	}
+	s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (s->fd < 0 || fstat(s->fd, &st) < 0)
+		return fail(-errno, "%s: %s", path, strerror(errno));
+	s->sized = true;
+	if (S_ISREG(st.st_mode))
+		s->size = (uint64_t)st.st_size;
+	else if (S_ISBLK(st.st_mode) && ioctl(s->fd, BLKGETSIZE64, &s->size) < 0)
+		return fail(-errno, "%s: %s", path, strerror(errno));
+	else if (!S_ISBLK(st.st_mode))
+		s->sized = false;
+	return 0;
+}
+
+static void source_close(struct source *s)
+{
+	if (s->fd > STDERR_FILENO)
+		close(s->fd);
+}
+
+/* The plaintext size: SRC's, or --size (required for a pipe, at least SRC's otherwise). */
+static int plain_size(const struct cli_opts *o, const struct source *s, uint64_t *ret_size)
+{
+	uint64_t size = o->size_set ? o->size : s->size;
+
+	if (!s->sized && !o->size_set)
+		return usage_error("--size is required when SRC is - or a pipe");
+	if (s->sized && size < s->size)
+		return usage_error("--size %" PRIu64 " is smaller than SRC (%" PRIu64 " bytes)",
+				   size, s->size);
+	if (size == 0)
+		return fail(-EINVAL, "SRC is empty");
+	return data_size_round(o, size, ret_size);
+}
+
+/* A pipe must end within --size: refuse to drop what is left. */
+static int pipe_drained(const struct cli_opts *o, const struct source *s, uint64_t done)
+{
+	uint8_t extra;
+	ssize_t n;
+
+	if (s->sized)
+		return 0;
+	do
+		n = read(s->fd, &extra, 1);
+	while (n < 0 && errno == EINTR);
+	if (n != 0 || done > o->size)
+		return fail(-EFBIG, "SRC is larger than --size %" PRIu64, o->size);
+	return 0;
+}
+
+static int copy_in(const struct cli_opts *o, struct vmc_image *img, const struct source *s)
+{
+	struct progress pg;
+	uint64_t done = 0;
+	int r;
+
+	progress_init(&pg);
+	cancel_catch(false);
+	r = vmc_image_copy_in(img, s->fd, s->sized ? s->size : UINT64_MAX, progress_update, &pg,
+			      &done);
+	progress_end(&pg);
+	cancel_release();
+	if (r == 0)
+		r = pipe_drained(o, s, done);
+	if (r == 0)
+		r = vmc_image_flush(img);
+	return r;
+}
+
+/* An incomplete output is useless: remove it, unless it is a device. */
+static void remove_output(const char *path)
+{
+	struct stat st;
+
+	if (path && lstat(path, &st) == 0 && S_ISREG(st.st_mode))
+		unlink(path);
+}
+
+int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
+{
+	const char *src = args[0], *dst = args[1];
+	struct source s = {-1, false, 0};
+	struct vmc_image *img = NULL;
+	bool exists = false, header_exists = false, data_on_stdin = strcmp(src, "-") == 0;
+	uint64_t size = 0;
+	int r;
+
+	(void)nargs;
+	r = stdin_check(o, data_on_stdin);
+	if (r == 0 && !data_on_stdin)
+		r = same_file_check(src, dst);
+	if (r == 0)
+		r = source_open(src, &s);
+	if (r == 0)
+		r = plain_size(o, &s, &size);
+	if (r == 0)
+		r = output_check(o, dst, &exists);
+	if (r == 0 && o->header)
+		r = output_check(o, o->header, &header_exists);
+	if (r < 0)
+		goto out;
+	r = create_image(o, dst, size, exists, data_on_stdin, &img);
+	if (r < 0)
+		goto out;
+	r = copy_in(o, img, &s);
+	if (r == 0)
+		verbose("Key slot %d created.", o->key_slot >= 0 ? o->key_slot : 0);
+	vmc_image_free(img);
+	if (r < 0) {
+		remove_output(dst);
+		remove_output(o->header);
+	}
+out:
+	source_close(&s);
+	return r;
+}

@@ -1,0 +1,19 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vmcrypt test-key IMAGE: does this passphrase or key file unlock IMAGE? */
+#include "common.h"
+#include "log.h"
+
+int cmd_test_key(const struct cli_opts *o, char **args, int nargs)
+{
+	struct vmc_image *img = NULL;
+	int slot = -1, r;
+
+	(void)nargs;
+	r = stdin_check(o, false);
+	if (r == 0)
+		r = open_unlocked(o, args[0], &img, &slot);
+	if (r == 0)
+		verbose("Key slot %d unlocked.", slot);
+	vmc_image_free(img);
+	return r;
+}

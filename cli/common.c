@@ -1,0 +1,208 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Steps several verbs share: key sources, output checks, opening, unlocking, creating. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <inttypes.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "passphrase.h"
+
+static bool is_stdin(const char *path)
+{
+	return path && strcmp(path, "-") == 0;
+}
+
+int key_source_init(struct key_source *ks, const struct cli_opts *o, const char *image)
+{
+	if (!o->key_file && (o->keyfile_offset || o->keyfile_size))
+		return usage_error("--keyfile-offset and --keyfile-size need --key-file");
+	*ks = (struct key_source){
+	    .image = image,
+	    .key_file = o->key_file,
+	    .keyfile_offset = o->keyfile_offset,
+	    .keyfile_size = o->keyfile_size,
+	};
+	return 0;
+}
+
+int stdin_check(const struct cli_opts *o, bool data_on_stdin)
+{
+	int users = data_on_stdin + is_stdin(o->key_file) + is_stdin(o->volume_key_file);
+
+	if (users > 1)
+		return usage_error("only one of SRC, --key-file and --volume-key-file can be - "
+				   "(stdin)");
+	return 0;
+}
+
+int output_check(const struct cli_opts *o, const char *path, bool *ret_exists)
+{
+	char warning[4096 + 64];
+	struct stat st;
+	int r;
+
+	if (stat(path, &st) < 0) {
+		if (errno != ENOENT)
+			return fail(-errno, "%s: %s", path, strerror(errno));
+		*ret_exists = false;
+		return 0;
+	}
+	if (!o->force)
+		return usage_error("%s exists; use --force to overwrite it", path);
+	if (!o->batch && !interactive())
+		return usage_error(
+		    "%s exists and there is no terminal to confirm; add --batch-mode", path);
+	if (!o->batch) {
+		snprintf(warning, sizeof(warning), "WARNING: this overwrites %s irrevocably.",
+			 path);
+		r = confirm(warning);
+		if (r < 0)
+			return r;
+	}
+	*ret_exists = true;
+	return 0;
+}
+
+int same_file_check(const char *src, const char *dst)
+{
+	struct stat a, b;
+
+	if (stat(src, &a) < 0 || stat(dst, &b) < 0)
+		return 0;
+	if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+		return usage_error("SRC and DST are the same file");
+	return 0;
+}
+
+int image_open(const struct cli_opts *o, const char *path, bool read_only,
+	       struct vmc_image **ret_img)
+{
+	struct vmc_open_params p = {.header = o->header, .read_only = read_only};
+
+	return vmc_image_open(path, &p, ret_img);
+}
+
+int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,
+		 int *ret_keyslot)
+{
+	struct key_source ks;
+	uint8_t *pass = NULL;
+	size_t len = 0;
+	int r;
+
+	r = key_source_init(&ks, o, path);
+	if (r == 0)
+		r = passphrase_read(&ks, &pass, &len);
+	if (r == 0)
+		r = vmc_image_unlock(img, pass, len, o->key_slot, ret_keyslot);
+	vmc_secret_free(pass);
+	return r;
+}
+
+int open_unlocked(const struct cli_opts *o, const char *path, struct vmc_image **ret_img,
+		  int *ret_keyslot)
+{
+	struct vmc_image *img = NULL;
+	int r;
+
+	r = image_open(o, path, true, &img);
+	if (r == 0)
+		r = image_unlock(o, img, path, ret_keyslot);
+	if (r == 0)
+		*ret_img = img;
+	else
+		vmc_image_free(img);
+	return r;
+}
+
+int data_size_round(const struct cli_opts *o, uint64_t size, uint64_t *ret_size)
+{
+	uint64_t sector = o->fmt.sector_size ? o->fmt.sector_size : 512;
+	uint64_t rounded;
+
+	if (size > UINT64_MAX - (sector - 1))
+		return usage_error("size %" PRIu64 " is too large", size);
+	rounded = (size + sector - 1) / sector * sector;
+	if (rounded != size)
+		warn("size rounded up to %" PRIu64 " bytes, a multiple of the %" PRIu64
+		     "-byte sector size",
+		     rounded, sector);
+	*ret_size = rounded;
+	return 0;
+}
+
+/* Reads --volume-key-file into secret memory and checks it against --key-size. */
+static int volume_key_read(const struct cli_opts *o, uint8_t **ret_key, size_t *ret_len)
+{
+	uint8_t *key = NULL;
+	size_t len = 0;
+	int r;
+
+	r = secret_file_read(o->volume_key_file, VOLUME_KEY_MAX, &key, &len);
+	if (r < 0)
+		return r;
+	if (o->fmt.key_bits && (uint64_t)len * 8 != o->fmt.key_bits) {
+		vmc_secret_free(key);
+		return fail(-EINVAL, "volume key file %s holds %zu bits, --key-size is %" PRIu32,
+			    o->volume_key_file, len * 8, o->fmt.key_bits);
+	}
+	*ret_key = key;
+	*ret_len = len;
+	return 0;
+}
+
+int create_image(const struct cli_opts *o, const char *path, uint64_t data_size, bool overwrite,
+		 bool stdin_busy, struct vmc_image **ret_img)
+{
+	struct vmc_format_params p = o->fmt;
+	struct key_source ks;
+	uint8_t *vk = NULL, *pass = NULL;
+	size_t vk_len = 0, pass_len = 0;
+	int r;
+
+	r = key_source_init(&ks, o, path);
+	if (r < 0)
+		goto out;
+	ks.verify = true;
+	ks.stdin_busy = stdin_busy || is_stdin(o->volume_key_file);
+	if (o->volume_key_file) {
+		r = volume_key_read(o, &vk, &vk_len);
+		if (r < 0)
+			goto out;
+		p.volume_key = vk;
+		p.volume_key_len = vk_len;
+		p.key_bits = (uint32_t)(vk_len * 8);
+	}
+	r = passphrase_read(&ks, &pass, &pass_len);
+	if (r < 0)
+		goto out;
+	p.data_size = data_size;
+	p.header = o->header;
+	p.keyslot = o->key_slot;
+	r = vmc_image_create(path, &p, pass, pass_len, overwrite, ret_img);
+out:
+	vmc_secret_free(pass);
+	vmc_secret_free(vk);
+	return r;
+}
+
+int write_all(int fd, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, p, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}

@@ -1,0 +1,63 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The verbs, and the steps several verbs share. */
+#ifndef VMCRYPT_CLI_COMMON_H
+#define VMCRYPT_CLI_COMMON_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "options.h"
+#include "passphrase.h"
+#include "vmcrypt.h"
+
+/*
+ * The verbs (rows of the table in vmcrypt.c): args holds nargs positional
+ * arguments, within the row's bounds. Each returns 0 or a negative errno after
+ * printing one line about the failure (or leaving it to the library's log).
+ */
+int cmd_create(const struct cli_opts *o, char **args, int nargs);
+int cmd_encrypt(const struct cli_opts *o, char **args, int nargs);
+int cmd_decrypt(const struct cli_opts *o, char **args, int nargs);
+int cmd_dump(const struct cli_opts *o, char **args, int nargs);
+int cmd_test_key(const struct cli_opts *o, char **args, int nargs);
+
+/* Fills ks from the key file options, for image (named in the prompt). */
+int key_source_init(struct key_source *ks, const struct cli_opts *o, const char *image);
+
+/* At most one of the data (SRC -), --key-file and --volume-key-file may be stdin. */
+int stdin_check(const struct cli_opts *o, bool data_on_stdin);
+
+/*
+ * Checks that an output file may be written: *ret_exists tells whether it exists.
+ * An existing path needs --force, then a confirmation on a terminal or --batch-mode.
+ */
+int output_check(const struct cli_opts *o, const char *path, bool *ret_exists);
+
+/* Refuses SRC and DST naming the same file (when both exist). */
+int same_file_check(const char *src, const char *dst);
+
+/* Opens path (with --header). */
+int image_open(const struct cli_opts *o, const char *path, bool read_only,
+	       struct vmc_image **ret_img);
+/* Reads the passphrase for path (key file options) and unlocks img (--key-slot). */
+int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,
+		 int *ret_keyslot);
+/* Both of the above, read-only. */
+int open_unlocked(const struct cli_opts *o, const char *path, struct vmc_image **ret_img,
+		  int *ret_keyslot);
+
+/*
+ * Creates an encrypted image at path with data_size bytes of plaintext from the
+ * format options, the volume key file and a new passphrase (asked twice on a
+ * terminal); overwrite when the caller confirmed replacing an existing file.
+ */
+int create_image(const struct cli_opts *o, const char *path, uint64_t data_size, bool overwrite,
+		 bool stdin_busy, struct vmc_image **ret_img);
+
+/* Rounds size up to the sector size (--sector-size, else 512); warns when it grows. */
+int data_size_round(const struct cli_opts *o, uint64_t size, uint64_t *ret_size);
+
+/* write(2) of the whole buffer; for secrets, which must not pass through stdio. */
+int write_all(int fd, const void *buf, size_t len);
+
+#endif

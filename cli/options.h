@@ -1,0 +1,112 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* Option table, per-verb option parsing (getopt_long) and generated help. */
+#ifndef VMCRYPT_CLI_OPTIONS_H
+#define VMCRYPT_CLI_OPTIONS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "vmcrypt.h"
+
+/* Every option any verb accepts; a verb lists the subset it takes. */
+enum opt_id {
+	OPT_END = 0, /* terminates a verb's option list */
+	OPT_SIZE,
+	OPT_TYPE,
+	OPT_CIPHER,
+	OPT_KEY_SIZE,
+	OPT_HASH,
+	OPT_PBKDF,
+	OPT_ITER_TIME,
+	OPT_PBKDF_MEMORY,
+	OPT_PBKDF_PARALLEL,
+	OPT_PBKDF_FORCE_ITERATIONS,
+	OPT_SECTOR_SIZE,
+	OPT_LABEL,
+	OPT_SUBSYSTEM,
+	OPT_UUID,
+	OPT_METADATA_SIZE,
+	OPT_KEYSLOTS_SIZE,
+	OPT_HEADER,
+	OPT_KEY_FILE,
+	OPT_KEYFILE_OFFSET,
+	OPT_KEYFILE_SIZE,
+	OPT_KEY_SLOT,
+	OPT_VOLUME_KEY_FILE,
+	OPT_JSON,
+	OPT_DUMP_VOLUME_KEY,
+	OPT_FORCE,
+	OPT_BATCH_MODE,
+	OPT_VERBOSE,
+	OPT_DEBUG,
+	OPT_COUNT,
+};
+
+/* One option of a verb; help overrides the option's generic explanation when not NULL. */
+struct verb_opt {
+	enum opt_id id;
+	const char *help;
+};
+
+/* A positional argument of a verb, for the generated help. */
+struct verb_arg {
+	const char *name;
+	const char *help;
+};
+
+struct cli_opts;
+
+/* A row of the dispatch table: everything `help` and `VERB --help` print comes from here. */
+struct verb {
+	const char *name;
+	int (*run)(const struct cli_opts *o, char **args, int nargs);
+	const char *synopsis;	 /* arguments after "vmcrypt VERB [options]" */
+	const char *summary;	 /* one line for `vmcrypt help` */
+	const char *description; /* paragraph for `vmcrypt VERB --help` */
+	int min_args;
+	int max_args;
+	const struct verb_arg *args; /* max_args entries */
+	const struct verb_opt *opts; /* terminated by OPT_END */
+};
+
+/* Parsed options of one verb invocation. */
+struct cli_opts {
+	struct vmc_format_params
+	    fmt; /* create/encrypt; data_size, header, keyslot, volume_key unset */
+	bool size_set;
+	uint64_t size;
+	const char *header;
+	const char *key_file;
+	uint64_t keyfile_offset;
+	uint64_t keyfile_size; /* 0: the whole key file */
+	int key_slot;	       /* -1: any */
+	const char *volume_key_file;
+	bool json;
+	bool dump_volume_key;
+	bool force;
+	bool batch;
+	bool verbose;
+	bool debug;
+	bool help;
+};
+
+/*
+ * Parses argv[0..argc) (argv[0] is the verb name) with the options verb accepts.
+ * On success, *ret_first is the index of the first positional argument, which
+ * getopt_long has permuted to the end of argv. Prints a usage error and returns
+ * -EINVAL on a bad option or value.
+ */
+int opts_parse(const struct verb *verb, int argc, char **argv, struct cli_opts *o, int *ret_first);
+
+/* Prints the "Options:" part of verb's help. */
+void opts_print_help(FILE *f, const struct verb *verb);
+
+/*
+ * Parses a size: decimal digits with an optional suffix K, M, G, T (also KiB,
+ * MiB, GiB, TiB; case-insensitive), all binary multiples. Returns -EINVAL on
+ * anything else, -ERANGE on overflow.
+ */
+int parse_size(const char *s, uint64_t *ret_size);
+
+#endif
