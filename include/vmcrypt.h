@@ -154,6 +154,81 @@ struct vmc_format_params {
 VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p, const void *pass,
 			     size_t pass_len, bool overwrite, struct vmc_image **ret_img);
 
+
+/*
+ * Keyslots, headers and tokens (LUKS1 and LUKS2). Every function that changes
+ * the header needs an image opened read-write; header writes are crash-safe
+ * (see docs/FORMAT-NOTES.md). Functions that add key material need an unlocked
+ * image (the volume key).
+ */
+struct vmc_kdf_params {
+	const char *pbkdf;         /* "pbkdf2", "argon2i", "argon2id"; default argon2id (LUKS2), pbkdf2 (LUKS1) */
+	const char *hash;          /* PBKDF2 hash (LUKS2); LUKS1 always uses the header's hash */
+	uint32_t iter_time_ms;     /* benchmark target; default 2000 */
+	uint32_t force_iterations; /* skip the benchmark: PBKDF2 iterations or Argon2 time cost */
+	uint32_t memory_kib;       /* Argon2 memory (maximum when benchmarking); default 1 GiB */
+	uint32_t parallel;         /* Argon2 threads; default min(4, CPUs) */
+};
+
+enum vmc_keyslot_state {
+	VMC_KEYSLOT_INACTIVE,
+	VMC_KEYSLOT_ACTIVE,   /* holds the volume key behind a passphrase */
+	VMC_KEYSLOT_RESERVED, /* a re-encryption slot or a type this library does not open */
+};
+
+/* Number of keyslots of the format: 8 (LUKS1) or 32 (LUKS2). */
+VMC_API int vmc_keyslot_max(const struct vmc_image *img);
+VMC_API enum vmc_keyslot_state vmc_keyslot_state(const struct vmc_image *img, int keyslot);
+/* Number of active passphrase keyslots. */
+VMC_API int vmc_keyslot_count(const struct vmc_image *img);
+/*
+ * Adds pass in keyslot (-1: the first free one). *ret_keyslot (may be NULL)
+ * receives the slot. -EEXIST (slot in use), -ENOSPC (no free slot or area).
+ */
+VMC_API int vmc_keyslot_add(struct vmc_image *img, int keyslot, const void *pass, size_t pass_len,
+			    const struct vmc_kdf_params *kdf, int *ret_keyslot);
+/*
+ * Replaces the passphrase of keyslot with new_pass atomically: at any instant
+ * either the old or the new passphrase opens the image. LUKS2 keeps the slot
+ * number; LUKS1 moves to a free slot. *ret_keyslot receives the slot.
+ */
+VMC_API int vmc_keyslot_change(struct vmc_image *img, int keyslot, const void *new_pass,
+			       size_t new_len, const struct vmc_kdf_params *kdf, int *ret_keyslot);
+/* Removes keyslot and destroys its key material. */
+VMC_API int vmc_keyslot_kill(struct vmc_image *img, int keyslot);
+/* LUKS2 keyslot priority: 0 ignore (only opened when named), 1 normal, 2 high. */
+VMC_API int vmc_keyslot_set_priority(struct vmc_image *img, int keyslot, int priority);
+/* Destroys every keyslot: the data can never be decrypted again (crypto-shred). */
+VMC_API int vmc_image_erase(struct vmc_image *img);
+
+/* UUID of the image (static storage of the handle). */
+VMC_API const char *vmc_image_uuid(const struct vmc_image *img);
+/* LUKS2 label and subsystem (NULL leaves one unchanged), and the UUID (LUKS1 and LUKS2). */
+VMC_API int vmc_image_set_label(struct vmc_image *img, const char *label, const char *subsystem);
+VMC_API int vmc_image_set_uuid(struct vmc_image *img, const char *uuid);
+
+/*
+ * Repairs a LUKS2 header whose one copy is damaged or outdated by rewriting
+ * both copies from the valid one. *ret_report (malloc()ed, may be NULL) says
+ * what was found and done.
+ */
+VMC_API int vmc_image_repair(struct vmc_image *img, char **ret_report);
+
+/* Writes the header region (metadata and keyslot areas) to a new file, mode 0600. */
+VMC_API int vmc_header_backup(struct vmc_image *img, const char *file);
+/*
+ * Restores a header backup onto the image at path (header: its detached header
+ * file, or NULL). Refuses a backup whose UUID or data offset differs from the
+ * image's current header unless force. Works when the current header is unreadable.
+ */
+VMC_API int vmc_header_restore(const char *path, const char *header, const char *backup,
+			       bool force);
+
+/* LUKS2 tokens, as JSON objects. id -1 on import picks the first free id. */
+VMC_API int vmc_token_import(struct vmc_image *img, int id, const char *json, int *ret_id);
+VMC_API int vmc_token_export(struct vmc_image *img, int id, char **ret_json);
+VMC_API int vmc_token_remove(struct vmc_image *img, int id);
+
 /* Human-readable name of a negative errno from this library. */
 VMC_API const char *vmc_strerror(int err);
 

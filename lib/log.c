@@ -10,6 +10,12 @@
 static vmc_log_fn *log_sink;
 static void *log_userdata;
 static bool log_debug_on;
+static _Thread_local bool log_muted;
+
+void vmc_set_log_muted(bool muted)
+{
+	log_muted = muted;
+}
 
 VMC_API void vmc_set_log(vmc_log_fn *fn, void *userdata)
 {
@@ -27,7 +33,7 @@ void vmc_log(enum vmc_log_level level, const char *fmt, ...)
 	char msg[1024];
 	va_list ap;
 
-	if (!log_sink || (level == VMC_LOG_DEBUG && !log_debug_on))
+	if (!log_sink || log_muted || (level == VMC_LOG_DEBUG && !log_debug_on))
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -85,6 +85,9 @@ void vmc_log(enum vmc_log_level level, const char *fmt, ...) __attribute__((form
 #define log_warn(...)  vmc_log(VMC_LOG_WARN, __VA_ARGS__)
 #define log_err(...)   vmc_log(VMC_LOG_ERROR, __VA_ARGS__)
 
+/* Suppresses log messages (while probing something whose failure is expected). */
+void vmc_set_log_muted(bool muted);
+
 /* Number of online CPUs (at least 1). */
 unsigned vmc_cpu_count(void);
 

@@ -36,65 +36,73 @@ struct format_plan {
 	int keyslot;
 };
 
-static int plan_kdf(const struct vmc_format_params *p, struct format_plan *plan)
+int luks_kdf_plan(int version, const char *pbkdf, const char *hash, uint32_t iter_time_ms,
+		  uint32_t force_iterations, uint32_t memory_kib, uint32_t parallel, size_t key_len,
+		  struct kdf_params *ret_kdf, uint32_t *ret_digest_iterations)
 {
-	const char *name = p->pbkdf ? p->pbkdf : plan->version == 1 ? "pbkdf2" : "argon2id";
-	uint32_t iter_time = p->iter_time_ms ? p->iter_time_ms : DEFAULT_ITER_TIME;
+	const char *name = pbkdf ? pbkdf : version == 1 ? "pbkdf2" : "argon2id";
+	uint32_t iter_time = iter_time_ms ? iter_time_ms : DEFAULT_ITER_TIME;
 	unsigned cpus = vmc_cpu_count();
+	struct kdf_params kdf = {0};
 	int r;
 
-	r = kdf_type_from_name(name, &plan->kdf.type);
+	r = kdf_type_from_name(name, &kdf.type);
 	if (r < 0) {
 		log_err("unsupported PBKDF '%s' (use pbkdf2, argon2i or argon2id)", name);
 		return VMC_ENOTSUP;
 	}
-	if (plan->version == 1 && plan->kdf.type != KDF_PBKDF2) {
+	if (version == 1 && kdf.type != KDF_PBKDF2) {
 		log_err("LUKS1 supports only the pbkdf2 PBKDF");
 		return -EINVAL;
 	}
-	snprintf(plan->kdf.hash, sizeof(plan->kdf.hash), "%s", plan->hash);
-	plan->kdf.memory_kib = p->pbkdf_memory_kib ? p->pbkdf_memory_kib : DEFAULT_MEMORY_KIB;
-	plan->kdf.parallel = p->pbkdf_parallel ? p->pbkdf_parallel : (cpus < 4 ? cpus : 4);
-	if (plan->kdf.memory_kib > KDF_MAX_MEMORY_KIB || plan->kdf.parallel > KDF_MAX_PARALLEL ||
-	    plan->kdf.memory_kib < 8 * plan->kdf.parallel) {
+	snprintf(kdf.hash, sizeof(kdf.hash), "%s", hash);
+	kdf.memory_kib = memory_kib ? memory_kib : DEFAULT_MEMORY_KIB;
+	kdf.parallel = parallel ? parallel : (cpus < 4 ? cpus : 4);
+	if (kdf.memory_kib > KDF_MAX_MEMORY_KIB || kdf.parallel > KDF_MAX_PARALLEL ||
+	    kdf.memory_kib < 8 * kdf.parallel) {
 		log_err(
 		    "PBKDF memory must be between %u and %u KiB and parallel threads at most %u",
-		    8 * plan->kdf.parallel, KDF_MAX_MEMORY_KIB, KDF_MAX_PARALLEL);
+		    8 * kdf.parallel, KDF_MAX_MEMORY_KIB, KDF_MAX_PARALLEL);
 		return -EINVAL;
 	}
-	if (p->force_iterations) {
-		if (plan->kdf.type == KDF_PBKDF2) {
-			if (p->force_iterations < 1000) {
-				log_err("PBKDF2 needs at least 1000 iterations");
-				return -EINVAL;
-			}
-			plan->kdf.iterations = p->force_iterations;
-		} else {
-			if (p->force_iterations < 1) {
-				log_err("Argon2 needs a time cost of at least 1");
-				return -EINVAL;
-			}
-			plan->kdf.time = p->force_iterations;
+	if (force_iterations) {
+		if (kdf.type == KDF_PBKDF2 && force_iterations < 1000) {
+			log_err("PBKDF2 needs at least 1000 iterations");
+			return -EINVAL;
 		}
+		if (kdf.type == KDF_PBKDF2)
+			kdf.iterations = force_iterations;
+		else
+			kdf.time = force_iterations;
 		/* Forced costs mean "no benchmark": the digest takes the minimum too. */
-		plan->digest_iterations = 1000;
+		if (ret_digest_iterations)
+			*ret_digest_iterations = 1000;
+		*ret_kdf = kdf;
 		return 0;
 	}
-	r = kdf_benchmark(&plan->kdf, plan->key_len, iter_time);
+	r = kdf_benchmark(&kdf, key_len, iter_time);
 	if (r < 0) {
 		log_err("PBKDF benchmark failed");
 		return r;
 	}
-	{
+	if (ret_digest_iterations) {
 		/* The volume key digest: PBKDF2 for an eighth of the unlock time, as cryptsetup. */
 		struct kdf_params d = {.type = KDF_PBKDF2};
-		snprintf(d.hash, sizeof(d.hash), "%s", plan->hash);
-		r = kdf_benchmark(&d, plan->key_len, iter_time / 8 ? iter_time / 8 : 1);
+		snprintf(d.hash, sizeof(d.hash), "%s", hash);
+		r = kdf_benchmark(&d, key_len, iter_time / 8 ? iter_time / 8 : 1);
 		if (r < 0)
 			return r;
-		plan->digest_iterations = d.iterations < 1000 ? 1000 : d.iterations;
+		*ret_digest_iterations = d.iterations < 1000 ? 1000 : d.iterations;
 	}
+	*ret_kdf = kdf;
 	return 0;
+}
+
+static int plan_kdf(const struct vmc_format_params *p, struct format_plan *plan)
+{
+	return luks_kdf_plan(plan->version, p->pbkdf, plan->hash, p->iter_time_ms,
+			     p->force_iterations, p->pbkdf_memory_kib, p->pbkdf_parallel,
+			     plan->key_len, &plan->kdf, &plan->digest_iterations);
 }
 
 static int plan_format(const struct vmc_format_params *p, struct format_plan *plan)

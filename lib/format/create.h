@@ -17,4 +17,14 @@
 int luks_format(struct storage *hdr, struct storage *data, const struct vmc_format_params *p,
 		const void *pass, size_t pass_len, struct luks_meta *m, uint8_t **ret_vk);
 
+/*
+ * Resolves KDF parameters for a new keyslot of key_len bytes: the named PBKDF
+ * (default argon2id for LUKS2, pbkdf2 for LUKS1), forced costs or a benchmark
+ * to iter_time_ms (default 2000). *ret_digest_iterations (may be NULL)
+ * receives the PBKDF2 iterations for a new volume key digest.
+ */
+int luks_kdf_plan(int version, const char *pbkdf, const char *hash, uint32_t iter_time_ms,
+		  uint32_t force_iterations, uint32_t memory_kib, uint32_t parallel, size_t key_len,
+		  struct kdf_params *ret_kdf, uint32_t *ret_digest_iterations);
+
 #endif

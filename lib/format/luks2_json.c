@@ -864,3 +864,123 @@ char *luks_json_describe(const struct luks_meta *m, uint64_t data_size)
 	json_object_put(root);
 	return text;
 }
+
+static json_object *child(const struct luks2_json *j, const char *section, int id)
+{
+	json_object *sect = get_obj(j->root, section, json_type_object);
+	char key[8];
+
+	snprintf(key, sizeof(key), "%d", id);
+	return sect ? get_obj(sect, key, json_type_object) : NULL;
+}
+
+int luks2_json_set_priority(struct luks2_json *j, int slot, int priority)
+{
+	json_object *ks = child(j, "keyslots", slot);
+
+	if (!ks || priority < 0 || priority > 2)
+		return -EINVAL;
+	json_object_object_del(ks, "priority");
+	if (priority != 1)
+		json_object_object_add(ks, "priority", json_object_new_int(priority));
+	return 0;
+}
+
+int luks2_json_digest_link(struct luks2_json *j, int digest, int slot, bool link)
+{
+	json_object *dg = child(j, "digests", digest), *arr;
+	char key[8];
+
+	if (!dg || !(arr = get_obj(dg, "keyslots", json_type_array)))
+		return -EINVAL;
+	snprintf(key, sizeof(key), "%d", slot);
+	for (size_t i = json_object_array_length(arr); i-- > 0;) {
+		json_object *e = json_object_array_get_idx(arr, i);
+		if (strcmp(json_object_get_string(e), key) == 0)
+			json_object_array_del_idx(arr, i, 1);
+	}
+	if (link)
+		json_object_array_add(arr, json_object_new_string(key));
+	return 0;
+}
+
+/* A token as cryptsetup requires it: an object with a string type and a keyslots id list. */
+static int check_token(json_object *tok)
+{
+	uint64_t mask;
+
+	if (!json_object_is_type(tok, json_type_object) || !get_str(tok, "type") ||
+	    !get_id_mask(tok, "keyslots", LUKS_MAX_KEYSLOTS, &mask)) {
+		log_err("token: must be a JSON object with a \"type\" string and a \"keyslots\" "
+			"array of keyslot ids");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int luks2_json_token_set(struct luks2_json *j, int id, const char *text)
+{
+	struct json_tokener *tok = json_tokener_new_ex(LUKS2_JSON_MAX_DEPTH);
+	json_object *obj = NULL;
+	size_t len = strlen(text);
+	int r = -EINVAL;
+
+	if (!tok)
+		return -ENOMEM;
+	if (id < 0 || id >= LUKS_MAX_KEYSLOTS || len > INT32_MAX)
+		goto out;
+	obj = json_tokener_parse_ex(tok, text, (int)len);
+	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
+		log_err("token: not valid JSON");
+		goto out;
+	}
+	while ((size_t)json_tokener_get_parse_end(tok) < len &&
+	       strchr(" \t\r\n", text[json_tokener_get_parse_end(tok)]))
+		len--;
+	if ((size_t)json_tokener_get_parse_end(tok) != len) {
+		log_err("token: trailing data after the JSON object");
+		goto out;
+	}
+	r = check_token(obj);
+	if (r < 0)
+		goto out;
+	set_child(j->root, "tokens", id, obj);
+	obj = NULL;
+out:
+	json_object_put(obj);
+	json_tokener_free(tok);
+	return r;
+}
+
+int luks2_json_token_get(const struct luks2_json *j, int id, char **ret_text)
+{
+	json_object *tok = child(j, "tokens", id);
+	const char *s;
+
+	if (!tok)
+		return -ENOENT;
+	s = json_object_to_json_string_ext(tok,
+					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	*ret_text = s ? strdup(s) : NULL;
+	return *ret_text ? 0 : -ENOMEM;
+}
+
+int luks2_json_token_remove(struct luks2_json *j, int id)
+{
+	json_object *sect = get_obj(j->root, "tokens", json_type_object);
+	char key[8];
+
+	if (!child(j, "tokens", id))
+		return -ENOENT;
+	snprintf(key, sizeof(key), "%d", id);
+	json_object_object_del(sect, key);
+	return 0;
+}
+
+int luks2_json_token_free_id(const struct luks2_json *j)
+{
+	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++)
+		if (!child(j, "tokens", i))
+			return i;
+	return -ENOSPC;
+}

@@ -48,4 +48,16 @@ int luks2_json_tokens(const struct luks2_json *j, int *ids, const char **types, 
 /* config.flags as a comma-separated list into buf ("" when none). */
 void luks2_json_config_flags(const struct luks2_json *j, char *buf, size_t len);
 
+/* Sets (priority 1 removes) a keyslot's priority in place, keeping the rest of its object. */
+int luks2_json_set_priority(struct luks2_json *j, int slot, int priority);
+/* Adds (link) or removes a keyslot id in a digest's keyslots list, in place. */
+int luks2_json_digest_link(struct luks2_json *j, int digest, int slot, bool link);
+
+/* Tokens: kept as the JSON objects they are; validated as cryptsetup requires on import. */
+int luks2_json_token_set(struct luks2_json *j, int id, const char *text);
+int luks2_json_token_get(const struct luks2_json *j, int id, char **ret_text);
+int luks2_json_token_remove(struct luks2_json *j, int id);
+/* The lowest free token id, or -ENOSPC. */
+int luks2_json_token_free_id(const struct luks2_json *j);
+
 #endif

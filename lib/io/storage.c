@@ -3,6 +3,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/fs.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -13,12 +15,21 @@
 #include "io/storage.h"
 #include "util.h"
 
+/* A write not yet made durable, kept aside by the power-cut simulation. */
+struct pending_write {
+	struct pending_write *next;
+	uint64_t off;
+	size_t len;
+	uint8_t data[];
+};
+
 struct storage {
 	int fd;
 	bool read_only;
 	bool regular;
 	char *path;
 	const struct storage_ops *ops;
+	struct pending_write *pending; /* power-cut simulation only, oldest first */
 };
 
 static int default_pread(struct storage *st, void *buf, size_t len, uint64_t off)
@@ -75,6 +86,85 @@ const struct storage_ops storage_default_ops = {
 };
 
 static const struct storage_ops *test_ops;
+
+/*
+ * Fault injection for the crash-safety tests, selected by the environment
+ * variable VMCRYPT_FAULT (never used for anything else):
+ *   kill:N      SIGKILL right after the Nth successful write of the process;
+ *   powercut:N  writes stay in memory until the next sync (reads see them); at
+ *               the Nth write a random subset of the unsynced writes reaches
+ *               the file and the process exits at once with status 137: what a
+ *               power loss leaves behind;
+ *   enospc:N    the Nth write and all later ones fail with ENOSPC.
+ */
+enum fault_mode { FAULT_NONE, FAULT_KILL, FAULT_POWERCUT, FAULT_ENOSPC };
+static enum fault_mode fault_mode;
+static unsigned long fault_at;
+static unsigned long fault_writes;
+static pthread_mutex_t fault_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_once_t fault_once = PTHREAD_ONCE_INIT;
+
+static void fault_init(void)
+{
+	const char *e = getenv("VMCRYPT_FAULT");
+	static const struct {
+		const char *name;
+		enum fault_mode mode;
+	} modes[] = {
+	    {"kill:", FAULT_KILL}, {"powercut:", FAULT_POWERCUT}, {"enospc:", FAULT_ENOSPC}};
+
+	if (!e)
+		return;
+	for (size_t i = 0; i < ARRAY_SIZE(modes); i++) {
+		size_t n = strlen(modes[i].name);
+		if (strncmp(e, modes[i].name, n) == 0) {
+			fault_mode = modes[i].mode;
+			fault_at = strtoul(e + n, NULL, 10);
+		}
+	}
+}
+
+static int pending_add(struct storage *st, const void *buf, size_t len, uint64_t off)
+{
+	struct pending_write *w = malloc(sizeof(*w) + len), **tail = &st->pending;
+
+	if (!w)
+		return -ENOMEM;
+	w->next = NULL;
+	w->off = off;
+	w->len = len;
+	memcpy(w->data, buf, len);
+	while (*tail)
+		tail = &(*tail)->next;
+	*tail = w;
+	return 0;
+}
+
+/* Lays the pending writes (in order) over a buffer just read from the file. */
+static void pending_overlay(const struct storage *st, uint8_t *buf, size_t len, uint64_t off)
+{
+	for (const struct pending_write *w = st->pending; w; w = w->next) {
+		uint64_t s = w->off > off ? w->off : off;
+		uint64_t e = w->off + w->len < off + len ? w->off + w->len : off + len;
+		if (s < e)
+			memcpy(buf + (s - off), w->data + (s - w->off), (size_t)(e - s));
+	}
+}
+
+/* Applies the pending writes (all, or a random subset for a power cut). */
+static int pending_flush(struct storage *st, bool all)
+{
+	int r = 0;
+
+	while (st->pending) {
+		struct pending_write *w = st->pending;
+		st->pending = w->next;
+		if ((all || (rand() & 1)) && r == 0)
+			r = default_pwrite(st, w->data, w->len, w->off);
+		free(w);
+	}
+	return r;
+}
 
 void storage_set_test_ops(const struct storage_ops *ops)
 {
@@ -136,6 +226,8 @@ void storage_free(struct storage *st)
 {
 	if (!st)
 		return;
+	if (st->pending)
+		pending_flush(st, true); /* a clean close is not a power cut */
 	if (st->fd >= 0)
 		close(st->fd);
 	free(st->path);
@@ -144,9 +236,47 @@ void storage_free(struct storage *st)
 
 int storage_read(struct storage *st, void *buf, size_t len, uint64_t off)
 {
+	int r;
+
 	if (off > INT64_MAX || len > INT64_MAX - off)
 		return -EINVAL;
-	return st->ops->pread(st, buf, len, off);
+	r = st->ops->pread(st, buf, len, off);
+	if (st->pending) {
+		pthread_mutex_lock(&fault_lock);
+		if (r == -ENODATA) {
+			/* The file may only have grown in memory so far. */
+			memset(buf, 0, len);
+			r = 0;
+		}
+		pending_overlay(st, buf, len, off);
+		pthread_mutex_unlock(&fault_lock);
+	}
+	return r;
+}
+
+/* Counts a write for fault injection; returns what the write must do instead, or 1 to proceed. */
+static int fault_write(struct storage *st, const void *buf, size_t len, uint64_t off)
+{
+	unsigned long n;
+	int r = 1;
+
+	pthread_once(&fault_once, fault_init);
+	if (fault_mode == FAULT_NONE)
+		return 1;
+	pthread_mutex_lock(&fault_lock);
+	n = ++fault_writes;
+	if (fault_mode == FAULT_ENOSPC && n >= fault_at) {
+		r = -ENOSPC;
+	} else if (fault_mode == FAULT_POWERCUT) {
+		if (n >= fault_at) {
+			srand((unsigned)(fault_at * 2654435761u));
+			pending_flush(st, false);
+			_exit(137);
+		}
+		r = pending_add(st, buf, len, off);
+	}
+	pthread_mutex_unlock(&fault_lock);
+	return r;
 }
 
 int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off)
@@ -157,7 +287,12 @@ int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off)
 		return -EROFS;
 	if (off > INT64_MAX || len > INT64_MAX - off)
 		return -EFBIG;
-	r = st->ops->pwrite(st, buf, len, off);
+	r = fault_write(st, buf, len, off);
+	if (r == 1) {
+		r = st->ops->pwrite(st, buf, len, off);
+		if (r == 0 && fault_mode == FAULT_KILL && fault_writes >= fault_at)
+			raise(SIGKILL);
+	}
 	if (r < 0)
 		log_err("%s: write of %zu bytes at offset %llu failed: %s", st->path, len,
 			(unsigned long long)off, strerror(-r));
@@ -170,6 +305,13 @@ int storage_sync(struct storage *st)
 
 	if (st->read_only)
 		return 0;
+	if (st->pending) {
+		pthread_mutex_lock(&fault_lock);
+		r = pending_flush(st, true);
+		pthread_mutex_unlock(&fault_lock);
+		if (r < 0)
+			return r;
+	}
 	r = st->ops->sync(st);
 	if (r < 0)
 		log_err("%s: sync failed: %s", st->path, strerror(-r));
