@@ -6,6 +6,7 @@
 #include <strings.h>
 
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
@@ -49,8 +50,18 @@ EVP_MD *crypto_md_fetch(const char *hash)
 	if (hash == NULL)
 		return NULL;
 	for (i = 0; i < sizeof(hash_names) / sizeof(hash_names[0]); i++) {
-		if (strcasecmp(hash, hash_names[i].luks) == 0)
-			return EVP_MD_fetch(NULL, hash_names[i].ossl, NULL);
+		EVP_MD *md;
+
+		if (strcasecmp(hash, hash_names[i].luks) != 0)
+			continue;
+		/* A missing algorithm is an answer here, not an error to leave queued. */
+		ERR_set_mark();
+		md = EVP_MD_fetch(NULL, hash_names[i].ossl, NULL);
+		if (md == NULL)
+			ERR_pop_to_mark();
+		else
+			ERR_clear_last_mark();
+		return md;
 	}
 	return NULL;
 }
