@@ -210,6 +210,13 @@ VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pas
 	uint8_t *vk = NULL;
 	int slot = -1, r;
 
+	if (img->meta.requirement[0]) {
+		/* Like cryptsetup: an unknown requirement may change what the data means. */
+		log_err("%s: the header has the unknown mandatory requirement '%s'; refusing to "
+			"open the data",
+			storage_path(img->hdr), img->meta.requirement);
+		return VMC_ENOTSUP;
+	}
 	r = luks_keyslot_open_any(&img->meta, img->hdr, keyslot, pass, pass_len, &vk, &slot);
 	if (r < 0)
 		return r;
