@@ -16,7 +16,7 @@
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
 requires cryptsetup
-requires python3
+requires "$PYTHON"
 requires test -x "$VMCRYPT"
 
 # expect_status "CODES" FILE CMD...: CMD exits with one of CODES (space-separated),

@@ -139,7 +139,7 @@ case_token()
 		cs token import img --token-id 0
 	check_image img
 	expect_exit 0 vmc dump --json img
-	python3 - last.out <<'EOF' || fail "tokens missing from vmcrypt dump --json"
+	"$PYTHON" -S - last.out <<'EOF' || fail "tokens missing from vmcrypt dump --json"
 import json, sys
 j = json.load(open(sys.argv[1]))
 t = j["tokens"]

@@ -30,7 +30,7 @@ import struct
 import sys
 
 DEFAULT_FIELDS = ["version", "uuid", "cipher", "sector_size", "data_offset", "keyslots",
-                  "label", "subsystem", "key_bits"]
+                  "label", "subsystem", "key_bits", "hash", "keyslot_pbkdf", "tokens", "data_length"]
 
 
 def parse_dump(text):

@@ -70,7 +70,7 @@ reencrypt_case()
 	expect_same dec plain "refxts decryption of cryptsetup's $cipher/$ss encryption"
 	if [ "$ss" -gt 512 ]; then
 		# The IV rule is load-bearing: numbering IVs per 4096-byte sector must fail.
-		wrong=$(python3 -c "
+		wrong=$("$PYTHON" -S -c "
 import sys; sys.path.insert(0, '$SRCDIR'); import refxts
 c = refxts.SectorCipher(refxts.Crypto(), '$cipher', refxts.read_key('vk'), $ss, 0, False)
 c.iv_per = c.iv
