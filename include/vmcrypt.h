@@ -19,11 +19,11 @@ extern "C" {
  * errno on failure; the failure is also described once through the log
  * callback at VMC_LOG_ERROR. These errno values have a fixed meaning:
  */
-#define VMC_EPASS (-EPERM)          /* no keyslot opens with this passphrase */
+#define VMC_EPASS    (-EPERM)	    /* no keyslot opens with this passphrase */
 #define VMC_ENOTLUKS (-EMEDIUMTYPE) /* not a LUKS image (no valid magic) */
-#define VMC_ECORRUPT (-EBADMSG)     /* LUKS header present but damaged beyond use */
-#define VMC_ENOTSUP (-ENOTSUP)      /* cipher, feature or requirement not supported */
-#define VMC_EBUSY (-EBUSY)          /* image locked by another writer */
+#define VMC_ECORRUPT (-EBADMSG)	    /* LUKS header present but damaged beyond use */
+#define VMC_ENOTSUP  (-ENOTSUP)	    /* cipher, feature or requirement not supported */
+#define VMC_EBUSY    (-EBUSY)	    /* image locked by another writer */
 /* Others: -EINVAL (bad arguments), -ENOMEM, -EIO/-ENOSPC/-EACCES/-EROFS/-ENOENT (I/O). */
 
 enum vmc_log_level {
@@ -59,7 +59,7 @@ struct vmc_image;
 
 struct vmc_open_params {
 	const char *header; /* detached header file, or NULL when the header is in the image */
-	bool read_only;     /* open O_RDONLY; writes fail with -EROFS */
+	bool read_only;	    /* open O_RDONLY; writes fail with -EROFS */
 };
 
 /*
@@ -96,7 +96,8 @@ VMC_API int vmc_image_dump(struct vmc_image *img, bool json, char **ret_text);
  */
 VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pass_len, int keyslot,
 			     int *ret_keyslot);
-/* Copies the volume key of an unlocked image into a new secret buffer (free with vmc_secret_free). */
+/* Copies the volume key of an unlocked image into a new secret buffer (free with vmc_secret_free).
+ */
 VMC_API int vmc_image_volume_key(struct vmc_image *img, uint8_t **ret_key, size_t *ret_len);
 
 /*
@@ -117,31 +118,35 @@ VMC_API int vmc_image_flush(struct vmc_image *img);
  * file (like cp --sparse=always). Pipelined over all cores, bounded memory.
  * *ret_done (may be NULL) receives the number of bytes moved.
  */
-VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len, vmc_progress_fn *progress,
-			      void *userdata, uint64_t *ret_done);
+VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len,
+			      vmc_progress_fn *progress, void *userdata, uint64_t *ret_done);
 VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
 			       vmc_progress_fn *progress, void *userdata);
 
 /* Parameters of a new image; zero/NULL fields take the documented defaults. */
 struct vmc_format_params {
-	int luks_version;          /* 1 or 2; default 2 */
-	const char *cipher;        /* default "aes-xts-plain64" */
-	uint32_t key_bits;         /* default 512 for xts, 256 otherwise */
-	const char *hash;          /* AF/digest/PBKDF2 hash; default "sha256" */
-	const char *pbkdf;         /* "pbkdf2", "argon2i", "argon2id"; default argon2id (LUKS2), pbkdf2 (LUKS1) */
-	uint32_t iter_time_ms;     /* KDF benchmark target; default 2000 */
+	int luks_version;   /* 1 or 2; default 2 */
+	const char *cipher; /* default "aes-xts-plain64" */
+	uint32_t key_bits;  /* default 512 for xts, 256 otherwise */
+	const char *hash;   /* AF/digest/PBKDF2 hash; default "sha256" */
+	const char
+	    *pbkdf; /* "pbkdf2", "argon2i", "argon2id"; default argon2id (LUKS2), pbkdf2 (LUKS1) */
+	uint32_t iter_time_ms;	   /* KDF benchmark target; default 2000 */
 	uint32_t force_iterations; /* skip the benchmark: PBKDF2 iterations or Argon2 time cost */
 	uint32_t pbkdf_memory_kib; /* Argon2 memory (maximum when benchmarking); default 1 GiB */
 	uint32_t pbkdf_parallel;   /* Argon2 threads; default min(4, CPUs) */
-	uint32_t sector_size;      /* LUKS2: default 4096 when the size allows, else 512; LUKS1: 512 only */
-	const char *label;         /* LUKS2 label (max 47 bytes) */
-	const char *subsystem;     /* LUKS2 subsystem (max 47 bytes) */
-	const char *uuid;          /* default random */
-	uint64_t metadata_size;    /* LUKS2 header copy size, 16 KiB .. 4 MiB power of two; default 16 KiB */
-	uint64_t keyslots_size;    /* LUKS2 keyslots area; default fills up to a 16 MiB data offset */
-	uint64_t data_size;        /* plaintext bytes (multiple of sector_size); required unless header-only */
-	const char *header;        /* detached header file; data starts at offset 0 of the image */
-	int keyslot;               /* slot for the passphrase; -1 (or 0 as default) picks the first */
+	uint32_t
+	    sector_size;   /* LUKS2: default 4096 when the size allows, else 512; LUKS1: 512 only */
+	const char *label; /* LUKS2 label (max 47 bytes) */
+	const char *subsystem;	/* LUKS2 subsystem (max 47 bytes) */
+	const char *uuid;	/* default random */
+	uint64_t metadata_size; /* LUKS2 header copy size, 16 KiB .. 4 MiB power of two; default 16
+				   KiB */
+	uint64_t keyslots_size; /* LUKS2 keyslots area; default fills up to a 16 MiB data offset */
+	uint64_t
+	    data_size; /* plaintext bytes (multiple of sector_size); required unless header-only */
+	const char *header; /* detached header file; data starts at offset 0 of the image */
+	int keyslot;	    /* slot for the passphrase; -1 (or 0 as default) picks the first */
 	const uint8_t *volume_key; /* use this volume key instead of a random one */
 	size_t volume_key_len;
 };
@@ -154,7 +159,6 @@ struct vmc_format_params {
 VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p, const void *pass,
 			     size_t pass_len, bool overwrite, struct vmc_image **ret_img);
 
-
 /*
  * Keyslots, headers and tokens (LUKS1 and LUKS2). Every function that changes
  * the header needs an image opened read-write; header writes are crash-safe
@@ -162,12 +166,13 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
  * image (the volume key).
  */
 struct vmc_kdf_params {
-	const char *pbkdf;         /* "pbkdf2", "argon2i", "argon2id"; default argon2id (LUKS2), pbkdf2 (LUKS1) */
-	const char *hash;          /* PBKDF2 hash (LUKS2); LUKS1 always uses the header's hash */
-	uint32_t iter_time_ms;     /* benchmark target; default 2000 */
+	const char
+	    *pbkdf; /* "pbkdf2", "argon2i", "argon2id"; default argon2id (LUKS2), pbkdf2 (LUKS1) */
+	const char *hash;	   /* PBKDF2 hash (LUKS2); LUKS1 always uses the header's hash */
+	uint32_t iter_time_ms;	   /* benchmark target; default 2000 */
 	uint32_t force_iterations; /* skip the benchmark: PBKDF2 iterations or Argon2 time cost */
-	uint32_t memory_kib;       /* Argon2 memory (maximum when benchmarking); default 1 GiB */
-	uint32_t parallel;         /* Argon2 threads; default min(4, CPUs) */
+	uint32_t memory_kib;	   /* Argon2 memory (maximum when benchmarking); default 1 GiB */
+	uint32_t parallel;	   /* Argon2 threads; default min(4, CPUs) */
 };
 
 enum vmc_keyslot_state {
@@ -214,6 +219,15 @@ VMC_API int vmc_image_set_uuid(struct vmc_image *img, const char *uuid);
  */
 VMC_API int vmc_image_repair(struct vmc_image *img, char **ret_report);
 
+/*
+ * Converts the header to LUKS1 or LUKS2 in place, relocating keyslot material
+ * as needed (this also turns QEMU's LUKS1 layout into a LUKS2 header cryptsetup
+ * accepts). The old header region is kept in IMAGE.vmcrypt-convert until the
+ * new header is committed; opening the image for writing after an interruption
+ * rolls it back. VMC_ENOTSUP when the other version cannot express the header.
+ */
+VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version);
+
 /* Writes the header region (metadata and keyslot areas) to a new file, mode 0600. */
 VMC_API int vmc_header_backup(struct vmc_image *img, const char *file);
 /*
@@ -231,6 +245,78 @@ VMC_API int vmc_token_remove(struct vmc_image *img, int id);
 
 /* Human-readable name of a negative errno from this library. */
 VMC_API const char *vmc_strerror(int err);
+
+/*
+ * ---------------------------------------------------------------------------
+ * audit: where can an encrypted VM's key leak on this host?
+ *
+ * Each check of the host (swap, hibernation, core and crash dumps, freed-memory
+ * wiping, KSM), of libvirt domains and settings, of running QEMU processes, of
+ * VirtualBox saved states and of Xen ballooning gives a status, one line of why
+ * and one line of how to fix it.
+ */
+enum vmc_audit_status {
+	VMC_AUDIT_SKIP = 0, /* nothing to check (the software is not there) */
+	VMC_AUDIT_PASS = 1,
+	VMC_AUDIT_WARN = 2,
+	VMC_AUDIT_FAIL = 3,
+};
+
+struct vmc_audit_params {
+	const char *root;		/* read proc, sys, etc, var, run, home, root below this
+					   directory (a copy, or a mounted host image); NULL: "/" */
+	const char *const *domain_xml; /* NULL-terminated list of libvirt domain XML files
+					  (virsh dumpxml output) checked besides the
+					  default libvirt folders; may be NULL */
+	bool json;			/* report as JSON instead of text */
+};
+
+/*
+ * Runs every check. *ret_report (malloc()ed) is the report as text or JSON
+ * (schema in vmcrypt(1)); *ret_worst the worst status found (an enum
+ * vmc_audit_status value). Missing or unreadable files make the checks that
+ * need them SKIP or WARN, never an error. Errors: -EINVAL, -ENOMEM,
+ * -ENOENT/-EACCES (root or a --domain-xml file cannot be read).
+ */
+VMC_API int vmc_audit_run(const struct vmc_audit_params *p, char **ret_report, int *ret_worst);
+
+/*
+ * ---------------------------------------------------------------------------
+ * scan: key material in memory dumps, saved VM states, swap or disks.
+ *
+ * With a volume key: the key, each half (XTS uses two AES keys), and the AES
+ * encryption and decryption schedules of each AES key, in FIPS-197 byte order
+ * (AES-NI, the kernel, OpenSSL's EVP, QEMU) and with byte-reversed 32-bit words
+ * (OpenSSL's portable AES_KEY), at any byte offset. Without one: any AES-128,
+ * -192 or -256 schedule, tolerating flipped bits, like aeskeyfind; with a LUKS
+ * header, the keys found are paired into volume key candidates and tested
+ * against its digest.
+ */
+struct vmc_scan_params {
+	const uint8_t *volume_key; /* search this key (from vmc_image_volume_key()); NULL:
+				      any AES schedule */
+	size_t volume_key_len;	   /* 16 to 64 bytes */
+	const char *key_name;	   /* the key's image, as the report names it; may be NULL */
+	const char *header;	   /* without volume_key: test the keys found against this
+				      LUKS header (image or detached header); may be NULL */
+	unsigned max_bit_errors;   /* any-schedule mode: flipped bits tolerated per schedule
+				      (0 .. 64; larger values scan more slowly) */
+	unsigned threads;	   /* worker threads; 0: one per CPU */
+	bool json;		   /* report as JSON instead of text */
+	vmc_progress_fn *progress; /* bytes scanned of all files; may be NULL */
+	void *userdata;
+};
+
+/*
+ * Scans npaths files or block devices, multi-threaded with bounded memory.
+ * *ret_report (malloc()ed) lists file, offset and what was found (never key
+ * bytes), as text or JSON; *ret_found is the number of findings. The key
+ * material found is handled in locked memory and wiped. Errors: -EINVAL,
+ * -ENOMEM, -ECANCELED (progress returned false), I/O errors of a file (-ENOENT,
+ * -EACCES, -EIO), and for the header VMC_ENOTLUKS, VMC_ECORRUPT, VMC_ENOTSUP.
+ */
+VMC_API int vmc_scan_run(const struct vmc_scan_params *p, const char *const *paths, size_t npaths,
+			 char **ret_report, unsigned *ret_found);
 
 #ifdef __cplusplus
 }

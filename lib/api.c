@@ -9,6 +9,7 @@
 
 #include "crypto/backend.h"
 #include "format/backup.h"
+#include "format/convert.h"
 #include "format/create.h"
 #include "format/describe.h"
 #include "format/keyslot.h"
@@ -77,6 +78,38 @@ static int load_meta(struct storage *st, struct luks_meta *m, bool *ret_damaged)
 	return r;
 }
 
+/* Where a conversion keeps the old header region until the new one is committed. */
+static char *journal_path(const struct storage *hdr)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s.vmcrypt-convert", storage_path(hdr)) < 0)
+		return NULL;
+	return p;
+}
+
+static int recover_conversion(struct vmc_image *img)
+{
+	char *journal = journal_path(img->hdr);
+	int r = 0;
+
+	if (!journal)
+		return -ENOMEM;
+	if (access(journal, F_OK) == 0) {
+		if (img->read_only) {
+			log_err(
+			    "%s: a conversion was interrupted; open the image for writing (e.g. "
+			    "vmcrypt repair) to roll it back from %s",
+			    storage_path(img->hdr), journal);
+			r = VMC_EBUSY;
+		} else {
+			r = luks_convert_recover(img->hdr, journal);
+		}
+	}
+	free(journal);
+	return r;
+}
+
 VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 			   struct vmc_image **ret_img)
 {
@@ -108,6 +141,9 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	if (r < 0)
 		goto out;
 	img->read_only = p->read_only;
+	r = recover_conversion(img);
+	if (r < 0)
+		goto out;
 	r = load_meta(img->hdr, &img->meta, &img->damaged);
 	if (r < 0)
 		goto out;
@@ -617,5 +653,36 @@ VMC_API int vmc_header_restore(const char *path, const char *header, const char 
 out:
 	luks_meta_clear(&cur);
 	storage_free(st);
+	return r;
+}
+
+VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
+{
+	char *journal = NULL;
+	int r;
+
+	if ((r = need_writable(img)) < 0)
+		return r;
+	if (luks_version != 1 && luks_version != 2) {
+		log_err("convert: --type must be luks1 or luks2");
+		return -EINVAL;
+	}
+	if (!storage_is_regular(img->hdr)) {
+		log_err("%s: conversion needs the header in a regular file (it keeps a journal "
+			"next to it)",
+			storage_path(img->hdr));
+		return VMC_ENOTSUP;
+	}
+	journal = journal_path(img->hdr);
+	if (!journal)
+		return -ENOMEM;
+	volume_free(img->vol);
+	img->vol = NULL;
+	r = luks_convert(img->hdr, &img->meta, luks_version, journal);
+	free(journal);
+	if (r == 0 && img->vk) {
+		uint8_t *vk = secmem_dup(img->vk, img->vk_len);
+		r = vk ? attach_key(img, vk, img->vk_len) : -ENOMEM;
+	}
 	return r;
 }
