@@ -167,12 +167,25 @@ case_unsupported_header()
 	expect_eq "$(luksmeta field d cipher)" serpent-xts-plain64 "precondition: edited segment cipher"
 	rm -f out
 	expect_status "$EXIT_NOTSUP" img vmc decrypt img out --key-file "$PASS"
-	# Unknown mandatory requirement: cryptsetup refuses to activate; vmcrypt must not write data.
+}
+
+case_unknown_requirement()
+{
+	# Unknown mandatory requirement: cryptsetup refuses to touch it; vmcrypt must not use it.
 	luks2_image img2
 	luksmeta edit-json img2 config.requirements '{"mandatory":["vmcrypt-test-unknown"]}'
 	cs luksDump img2 >d2 || fail "precondition: cryptsetup rejects the edited header"
+	cp img2 img2-copy
+	if cs luksAddKey --batch-mode "${FAST_PBKDF2[@]}" --key-file "$PASS" img2-copy "$PASS2" 2>/dev/null; then
+		fail "precondition: cryptsetup luksAddKey ignores an unknown mandatory requirement"
+	fi
 	rm -f out
 	expect_status "$EXIT_NOTSUP" img2 vmc decrypt img2 out --key-file "$PASS"
+	[ ! -s out ] || fail "vmcrypt decrypt wrote plaintext of an image with unmet mandatory requirements"
+}
+
+case_luks1_unsupported()
+{
 	# LUKS1 naming a cipher vmcrypt cannot do (no checksum in LUKS1).
 	luks1_image img3
 	printf 'serpent\0' | dd of=img3 bs=1 seek=8 conv=notrunc status=none
@@ -278,7 +291,9 @@ run_case "luks2 binary header byte flipped in the secondary only" case_flip 170 
 run_case "luks2 JSON area byte flipped in the primary only" case_flip 4100 "0"
 run_case "luks1 header corrupt" case_luks1_corrupt
 run_case "create with an unsupported cipher" case_unsupported_create
-run_case "headers naming an unsupported cipher or requirement" case_unsupported_header
+run_case "luks2 header naming an unsupported segment cipher" case_unsupported_header
+run_case "luks2 header with an unknown mandatory requirement" case_unknown_requirement
+run_case "luks1 header naming an unsupported cipher" case_luks1_unsupported
 run_case "wrong passphrase luks2" case_wrong_pass luks2
 run_case "wrong passphrase luks1" case_wrong_pass luks1
 run_case "no overwrite without --force" case_no_overwrite

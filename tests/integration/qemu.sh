@@ -113,7 +113,8 @@ run_case "vmcrypt -> QEMU: luks1 aes-xts-plain64 256-bit sha1" case_to_qemu --ke
 run_case "vmcrypt -> QEMU: luks1 sha512, key slot 7" case_to_qemu --hash sha512 --key-slot 7
 if [ "$HAVE_NBD" = 1 ]; then
 	run_case "vmcrypt <-> nbdkit luks filter: luks1 defaults" case_nbdkit
-	run_case "vmcrypt <-> nbdkit luks filter: aes-cbc-essiv:sha256" case_nbdkit --cipher aes-cbc-essiv:sha256 --key-size 256
+	# (nbdkit 1.32 implements only the plain/plain64 IV generators, not essiv.)
+	run_case "vmcrypt <-> nbdkit luks filter: aes-cbc-plain64 sha512" case_nbdkit --cipher aes-cbc-plain64 --key-size 256 --hash sha512
 else
 	echo "SKIP: nbdkit luks filter cases: nbdkit, its luks filter or nbdcopy is missing"
 fi
