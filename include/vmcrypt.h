@@ -60,6 +60,7 @@ struct vmc_image;
 struct vmc_open_params {
 	const char *header; /* detached header file, or NULL when the header is in the image */
 	bool read_only;	    /* open O_RDONLY; writes fail with -EROFS */
+	int partition; /* 1-based partition of a whole-disk image (GPT/MBR); 0: the whole file */
 };
 
 /*
@@ -149,6 +150,7 @@ struct vmc_format_params {
 	int keyslot;	    /* slot for the passphrase; -1 (or 0 as default) picks the first */
 	const uint8_t *volume_key; /* use this volume key instead of a random one */
 	size_t volume_key_len;
+	int partition; /* format partition N (1-based) of an existing disk image; 0: a new file */
 };
 
 /*

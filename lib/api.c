@@ -17,6 +17,7 @@
 #include "format/luks2_hdr.h"
 #include "format/luks2_json.h"
 #include "format/manage.h"
+#include "io/partition.h"
 #include "util.h"
 #include "volume/volume.h"
 
@@ -44,6 +45,32 @@ VMC_API void vmc_secret_free(void *p)
 VMC_API int vmc_harden_process(void)
 {
 	return secmem_harden_process();
+}
+
+/* Opens the data device: a whole file, or one partition of a disk image. */
+static int open_data(const char *path, unsigned flags, int partition, struct storage **ret_st)
+{
+	uint64_t off, size;
+	int r;
+
+	if (partition < 0) {
+		log_err("partition numbers start at 1");
+		return -EINVAL;
+	}
+	if (partition > 0) {
+		r = partition_find(path, partition, &off, &size);
+		if (r < 0)
+			return r;
+	}
+	r = storage_open(path, flags, ret_st);
+	if (r < 0 || partition == 0)
+		return r;
+	r = storage_set_window(*ret_st, off, size);
+	if (r < 0) {
+		storage_free(*ret_st);
+		*ret_st = NULL;
+	}
+	return r;
 }
 
 static int storage_reader(void *ctx, void *buf, size_t len, uint64_t off)
@@ -124,7 +151,7 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return -ENOMEM;
-	r = storage_open(path, flags, &img->data);
+	r = open_data(path, flags, p->partition, &img->data);
 	if (r < 0)
 		goto out;
 	if (p->header) {
@@ -330,7 +357,8 @@ VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
 VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p, const void *pass,
 			     size_t pass_len, bool overwrite, struct vmc_image **ret_img)
 {
-	unsigned flags = STORAGE_CREATE | (overwrite ? STORAGE_TRUNC : 0);
+	/* A partition lives in an existing disk image: never create or truncate that. */
+	unsigned flags = p->partition ? 0 : STORAGE_CREATE | (overwrite ? STORAGE_TRUNC : 0);
 	struct vmc_image *img = NULL;
 	uint8_t *vk = NULL;
 	int r;
@@ -338,13 +366,15 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	img = calloc(1, sizeof(*img));
 	if (!img)
 		return -ENOMEM;
-	r = storage_open(path, flags, &img->data);
+	r = open_data(path, flags, p->partition, &img->data);
 	if (r == -EEXIST)
 		log_err("%s already exists", path);
 	if (r < 0)
-		goto fail;
+		goto out;
 	if (p->header) {
-		r = storage_open(p->header, flags | STORAGE_SECRET, &img->hdr);
+		r = storage_open(p->header,
+				 STORAGE_CREATE | (overwrite ? STORAGE_TRUNC : 0) | STORAGE_SECRET,
+				 &img->hdr);
 		if (r == -EEXIST)
 			log_err("%s already exists", p->header);
 		if (r < 0)
@@ -366,7 +396,7 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	return 0;
 fail:
 	/* Nothing usable was made: do not leave a half-written new file behind. */
-	if (img->data && !overwrite)
+	if (img->data && !overwrite && !p->partition)
 		unlink(path);
 	if (p->header && img->hdr && img->hdr != img->data && !overwrite)
 		unlink(p->header);

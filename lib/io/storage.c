@@ -30,6 +30,9 @@ struct storage {
 	char *path;
 	const struct storage_ops *ops;
 	struct pending_write *pending; /* power-cut simulation only, oldest first */
+	bool windowed;		       /* a partition: offsets are relative to base */
+	uint64_t base;
+	uint64_t limit;
 };
 
 static int default_pread(struct storage *st, void *buf, size_t len, uint64_t off)
@@ -234,12 +237,27 @@ void storage_free(struct storage *st)
 	free(st);
 }
 
+int storage_set_window(struct storage *st, uint64_t base, uint64_t size)
+{
+	if (base > INT64_MAX || size > INT64_MAX - base)
+		return -EINVAL;
+	st->windowed = true;
+	st->base = base;
+	st->limit = size;
+	return 0;
+}
+
 int storage_read(struct storage *st, void *buf, size_t len, uint64_t off)
 {
 	int r;
 
 	if (off > INT64_MAX || len > INT64_MAX - off)
 		return -EINVAL;
+	if (st->windowed) {
+		if (off + len > st->limit)
+			return -ENODATA;
+		off += st->base;
+	}
 	r = st->ops->pread(st, buf, len, off);
 	if (st->pending) {
 		pthread_mutex_lock(&fault_lock);
@@ -287,6 +305,13 @@ int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off)
 		return -EROFS;
 	if (off > INT64_MAX || len > INT64_MAX - off)
 		return -EFBIG;
+	if (st->windowed) {
+		if (off + len > st->limit) {
+			log_err("%s: write beyond the end of the partition", st->path);
+			return -ENOSPC;
+		}
+		off += st->base;
+	}
 	r = fault_write(st, buf, len, off);
 	if (r == 1) {
 		r = st->ops->pwrite(st, buf, len, off);
@@ -323,6 +348,10 @@ int storage_size(struct storage *st, uint64_t *ret_size)
 	struct stat sb;
 	uint64_t size;
 
+	if (st->windowed) {
+		*ret_size = st->limit;
+		return 0;
+	}
 	if (fstat(st->fd, &sb) < 0)
 		return -errno;
 	if (S_ISBLK(sb.st_mode)) {
@@ -339,6 +368,14 @@ int storage_truncate(struct storage *st, uint64_t size)
 {
 	if (st->read_only)
 		return -EROFS;
+	if (st->windowed) {
+		if (size > st->limit) {
+			log_err("%s: %llu bytes do not fit the %llu-byte partition", st->path,
+				(unsigned long long)size, (unsigned long long)st->limit);
+			return -ENOSPC;
+		}
+		return 0;
+	}
 	if (!st->regular)
 		return 0;
 	if (size > INT64_MAX || ftruncate(st->fd, (off_t)size) < 0) {
@@ -355,6 +392,11 @@ int storage_punch(struct storage *st, uint64_t off, uint64_t len)
 		return -EROFS;
 	if (!st->regular)
 		return -EOPNOTSUPP;
+	if (st->windowed) {
+		if (off + len > st->limit)
+			return -EINVAL;
+		off += st->base;
+	}
 	if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
 	    0)
 		return -errno;

@@ -28,6 +28,12 @@ enum storage_flags {
 
 /* Opens path. 0, or a negative errno (-ENOENT, -EACCES, -EEXIST, ...) reported to the log. */
 int storage_open(const char *path, unsigned flags, struct storage **ret_st);
+/*
+ * Restricts the handle to [base, base + size) of the file: offsets become
+ * relative to base and the size is size (a partition inside a disk image).
+ */
+int storage_set_window(struct storage *st, uint64_t base, uint64_t size);
+
 /* Closes and frees; NULL-safe. */
 void storage_free(struct storage *st);
 
