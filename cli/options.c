@@ -57,6 +57,12 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_BATCH_MODE] = {"batch-mode", 'q', NULL, "never ask for confirmation"},
     [OPT_VERBOSE] = {"verbose", 'v', NULL, "report what was done"},
     [OPT_DEBUG] = {"debug", 0, NULL, "show debug messages"},
+    [OPT_SOCKET] = {"socket", 0, "PATH", "listen on the Unix socket PATH"},
+    [OPT_PORT] = {"port", 0, "N", "listen on TCP port N of 127.0.0.1 (loopback only)"},
+    [OPT_READ_ONLY] = {"read-only", 0, NULL, "open the image read-only"},
+    [OPT_ALLOW_DISCARDS] = {"allow-discards", 0, NULL,
+			    "accept discards (TRIM), written as encrypted zeros"},
+    [OPT_FOREGROUND] = {"foreground", 0, NULL, "stay in the foreground until unmounted"},
 };
 
 static const struct {
@@ -246,6 +252,21 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_DEBUG:
 		o->debug = true;
+		break;
+	case OPT_SOCKET:
+		o->socket = arg;
+		break;
+	case OPT_PORT:
+		r = opt_u32(id, arg, 1, 65535, &o->port);
+		break;
+	case OPT_READ_ONLY:
+		o->read_only = true;
+		break;
+	case OPT_ALLOW_DISCARDS:
+		o->allow_discards = true;
+		break;
+	case OPT_FOREGROUND:
+		o->foreground = true;
 		break;
 	default:
 		r = set_format_opt(&o->fmt, id, arg);

@@ -40,6 +40,11 @@ enum opt_id {
 	OPT_BATCH_MODE,
 	OPT_VERBOSE,
 	OPT_DEBUG,
+	OPT_SOCKET,
+	OPT_PORT,
+	OPT_READ_ONLY,
+	OPT_ALLOW_DISCARDS,
+	OPT_FOREGROUND,
 	OPT_COUNT,
 };
 
@@ -89,6 +94,11 @@ struct cli_opts {
 	bool verbose;
 	bool debug;
 	bool help;
+	const char *socket; /* serve: Unix socket path */
+	uint32_t port;	    /* serve: TCP port on 127.0.0.1; 0: none */
+	bool read_only;
+	bool allow_discards;
+	bool foreground;
 };
 
 /*

@@ -7,6 +7,7 @@
 #include "exitcode.h"
 #include "log.h"
 #include "options.h"
+#include "serve.h"
 #include "vmcrypt.h"
 
 #ifndef VMCRYPT_VERSION
@@ -139,6 +140,42 @@ static const struct verb_opt test_key_opts[] = {
     {OPT_END, NULL},
 };
 
+static const struct verb_opt serve_opts[] = {
+    {OPT_SOCKET, "listen on the Unix socket PATH (default: in a private directory)"},
+    {OPT_PORT, NULL},
+    {OPT_READ_ONLY, "serve the image read-only"},
+    {OPT_ALLOW_DISCARDS, NULL},
+    {OPT_HEADER, "read a detached header from FILE"},
+    {OPT_KEY_FILE, NULL},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, NULL},
+    {OPT_VERBOSE, "print the nbdkit command line"},
+    {OPT_DEBUG, "also nbdkit's debug messages"},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt mount_opts[] = {
+    {OPT_READ_ONLY, "mount read-only"},
+    {OPT_FOREGROUND, NULL},
+    {OPT_HEADER, "read a detached header from FILE"},
+    {OPT_KEY_FILE, NULL},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, NULL},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, "also libfuse's request trace (with --foreground)"},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt vm_config_opts[] = {
+    {OPT_KEY_FILE, "the passphrase file QEMU/libvirt will read (else a placeholder)"},
+    {OPT_HEADER, "detached header (then the serve route)"},
+    {OPT_READ_ONLY, "attach the disk read-only"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
 static const struct verb_opt no_opts[] = {
     {OPT_END, NULL},
 };
@@ -156,6 +193,10 @@ static const struct verb_arg encrypt_args[] = {
 static const struct verb_arg decrypt_args[] = {
     {"SRC", "the encrypted image"},
     {"DST", "plain raw image to create, - for stdout"},
+};
+static const struct verb_arg mount_args[] = {
+    {"IMAGE", "the encrypted image"},
+    {"DIR", "an existing, empty directory to mount on"},
 };
 static const struct verb_arg help_args[] = {
     {"VERB", "the verb to explain"},
@@ -225,6 +266,66 @@ static const struct verb verbs[] = {
 	.max_args = 1,
 	.args = image_arg,
 	.opts = test_key_opts,
+    },
+    {
+	.name = "serve",
+	.run = cmd_serve,
+	.synopsis = "IMAGE",
+	.summary = "serve the plaintext over NBD (nbdkit) to QEMU or libvirt",
+	.description =
+	    "Asks the passphrase and runs nbdkit with the vmcrypt plugin in the foreground, on a "
+	    "Unix socket (default $XDG_RUNTIME_DIR/vmcrypt/NAME.sock, mode 0600) or on a TCP port "
+	    "of 127.0.0.1, which any local user can reach. Prints the QEMU -blockdev/-drive "
+	    "arguments and a libvirt <disk> element. Ctrl-C or SIGTERM stops it after the image "
+	    "is flushed. Discards are refused unless --allow-discards; they are then written as "
+	    "encrypted zeros and free no space.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = serve_opts,
+    },
+    {
+	.name = "mount",
+	.run = cmd_mount,
+	.synopsis = "IMAGE DIR",
+	.summary = "mount the plaintext as DIR/disk.raw and DIR/disk.vmdk (FUSE)",
+	.description =
+	    "Asks the passphrase and mounts a FUSE file system on DIR holding disk.raw, the "
+	    "plaintext disk (a raw image for any virtualiser), and disk.vmdk, a VMDK descriptor "
+	    "of it for VirtualBox. Runs in the background unless --foreground; fusermount3 -u "
+	    "DIR or SIGTERM unmounts after the image is flushed.",
+	.min_args = 2,
+	.max_args = 2,
+	.args = mount_args,
+	.opts = mount_opts,
+    },
+    {
+	.name = "qemu-args",
+	.run = cmd_qemu_args,
+	.synopsis = "IMAGE",
+	.summary = "print the QEMU arguments that open IMAGE",
+	.description =
+	    "For a LUKS1 image, QEMU's own luks driver with the passphrase in a file (--key-file); "
+	    "for LUKS2 (or a detached header), the vmcrypt serve command and the NBD arguments. "
+	    "Reads only the header.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = vm_config_opts,
+    },
+    {
+	.name = "libvirt-xml",
+	.run = cmd_libvirt_xml,
+	.synopsis = "IMAGE",
+	.summary = "print the libvirt <disk> element (and secret) for IMAGE",
+	.description =
+	    "For a LUKS1 image, a <disk> with <encryption format='luks'> and the virsh commands "
+	    "that define its passphrase secret; for LUKS2 (or a detached header), the vmcrypt "
+	    "serve command and a <disk type='network'> element. Reads only the header.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = vm_config_opts,
     },
     {
 	.name = "help",

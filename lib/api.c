@@ -264,7 +264,20 @@ static int attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len)
 	secmem_free(img->vk);
 	img->vk = vk;
 	img->vk_len = vk_len;
-	return volume_new(img->data, data_segment(img), dev, vk, vk_len, &img->vol);
+	{
+		const struct luks_segment *seg = data_segment(img);
+		struct volume_spec spec = {
+		    .offset = seg->offset,
+		    .size = seg->size,
+		    .dynamic = seg->dynamic,
+		    .iv_tweak = seg->iv_tweak,
+		    .cipher = seg->cipher,
+		    .sector_size = seg->sector_size,
+		    .key = vk,
+		    .key_len = vk_len,
+		};
+		return volume_new(img->data, &spec, 1, dev, &img->vol);
+	}
 }
 
 VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pass_len, int keyslot,

@@ -17,61 +17,82 @@
 #define VOL_MAX_THREADS	 16
 #define VOL_POOL	 32
 
-struct volume {
-	struct storage *st;
-	uint64_t offset; /* segment start in the data device */
-	uint64_t size;	 /* plaintext bytes */
-	uint32_t sector_size;
+/* One stretch of plaintext stored at one place with one key (a LUKS2 segment). */
+struct extent {
+	uint64_t plain_off; /* where it starts in the volume */
+	uint64_t len;
+	uint64_t phys_off; /* where it starts in the data device */
 	uint64_t iv_tweak;
-	unsigned nthreads;
-	struct sector_cipher *proto; /* never used for data; source of per-thread copies */
-	pthread_mutex_t lock;	     /* guards the pool and read-modify-write of partial sectors */
-	pthread_mutex_t rmw_lock;
+	uint32_t sector_size;	     /* 512 for a linear extent */
+	struct sector_cipher *proto; /* NULL: linear (plaintext on disk); never used for data */
 	struct sector_cipher *pool[VOL_POOL];
 	int npool;
 };
 
-int volume_new(struct storage *st, const struct luks_segment *seg, uint64_t dev_size,
-	       const uint8_t *vk, size_t vk_len, struct volume **ret_vol)
+struct volume {
+	struct storage *st;
+	uint64_t size; /* plaintext bytes */
+	unsigned nthreads;
+	pthread_mutex_t lock;	  /* guards the cipher pools */
+	pthread_mutex_t rmw_lock; /* serialises read-modify-write of partial sectors */
+	struct extent ext[VOLUME_MAX_EXTENTS];
+	int next;
+};
+
+int volume_new(struct storage *st, const struct volume_spec *specs, int n, uint64_t dev_size,
+	       struct volume **ret_vol)
 {
 	struct volume *vol = NULL;
-	int r;
+	uint64_t plain = 0;
+	int r = 0;
 
-	if (seg->kind != LUKS_SEGMENT_CRYPT)
-		return VMC_ENOTSUP;
+	if (n < 1 || n > VOLUME_MAX_EXTENTS)
+		return -EINVAL;
 	vol = calloc(1, sizeof(*vol));
 	if (!vol)
 		return -ENOMEM;
 	pthread_mutex_init(&vol->lock, NULL);
 	pthread_mutex_init(&vol->rmw_lock, NULL);
 	vol->st = st;
-	vol->offset = seg->offset;
-	vol->sector_size = seg->sector_size;
-	vol->iv_tweak = seg->iv_tweak;
 	vol->nthreads = vmc_cpu_count();
 	if (vol->nthreads > VOL_MAX_THREADS)
 		vol->nthreads = VOL_MAX_THREADS;
-	if (seg->dynamic) {
-		if (dev_size < seg->offset) {
-			log_err("data segment starts at %llu, beyond the end of the data device "
-				"(%llu bytes)",
-				(unsigned long long)seg->offset, (unsigned long long)dev_size);
-			r = VMC_ECORRUPT;
-			goto out;
+	for (int i = 0; i < n; i++) {
+		const struct volume_spec *sp = &specs[i];
+		struct extent *e = &vol->ext[i];
+
+		e->plain_off = plain;
+		e->phys_off = sp->offset;
+		e->iv_tweak = sp->iv_tweak;
+		e->sector_size = sp->cipher ? sp->sector_size : LUKS_SECTOR;
+		if (sp->dynamic) {
+			if (dev_size < sp->offset) {
+				log_err("data segment starts at %llu, beyond the end of the data "
+					"device (%llu bytes)",
+					(unsigned long long)sp->offset,
+					(unsigned long long)dev_size);
+				r = VMC_ECORRUPT;
+				goto out;
+			}
+			e->len = (dev_size - sp->offset) / e->sector_size * e->sector_size;
+		} else {
+			e->len = sp->size;
 		}
-		vol->size = (dev_size - seg->offset) / seg->sector_size * seg->sector_size;
-	} else {
-		vol->size = seg->size;
+		plain += e->len;
+		vol->next = i + 1;
+		if (!sp->cipher)
+			continue;
+		r = sector_cipher_new(sp->cipher, sp->key, sp->key_len, sp->sector_size, &e->proto);
+		if (r == VMC_ENOTSUP)
+			log_err("data cipher '%s' with a %zu-bit key is not supported", sp->cipher,
+				sp->key_len * 8);
+		else if (r == -EINVAL)
+			log_err("data cipher '%s': invalid key size %zu bits or sector size %u",
+				sp->cipher, sp->key_len * 8, sp->sector_size);
+		if (r < 0)
+			goto out;
 	}
-	r = sector_cipher_new(seg->cipher, vk, vk_len, seg->sector_size, &vol->proto);
-	if (r == VMC_ENOTSUP)
-		log_err("data cipher '%s' with a %zu-bit key is not supported", seg->cipher,
-			vk_len * 8);
-	else if (r == -EINVAL)
-		log_err("data cipher '%s': invalid key size %zu bits or sector size %u",
-			seg->cipher, vk_len * 8, seg->sector_size);
-	if (r < 0)
-		goto out;
+	vol->size = plain;
 	*ret_vol = vol;
 	vol = NULL;
 out:
@@ -83,9 +104,11 @@ void volume_free(struct volume *vol)
 {
 	if (!vol)
 		return;
-	for (int i = 0; i < vol->npool; i++)
-		sector_cipher_free(vol->pool[i]);
-	sector_cipher_free(vol->proto);
+	for (int x = 0; x < vol->next; x++) {
+		for (int i = 0; i < vol->ext[x].npool; i++)
+			sector_cipher_free(vol->ext[x].pool[i]);
+		sector_cipher_free(vol->ext[x].proto);
+	}
 	pthread_mutex_destroy(&vol->lock);
 	pthread_mutex_destroy(&vol->rmw_lock);
 	free(vol);
@@ -96,25 +119,34 @@ uint64_t volume_size(const struct volume *vol)
 	return vol->size;
 }
 
+/* The extent holding plaintext offset off (off < size). */
+static struct extent *extent_at(struct volume *vol, uint64_t off)
+{
+	for (int i = 0; i < vol->next; i++)
+		if (off < vol->ext[i].plain_off + vol->ext[i].len)
+			return &vol->ext[i];
+	return &vol->ext[vol->next - 1];
+}
+
 /* A cipher context for the calling thread: from the pool, or a new copy of the prototype. */
-static int cipher_get(struct volume *vol, struct sector_cipher **ret_c)
+static int cipher_get(struct volume *vol, struct extent *e, struct sector_cipher **ret_c)
 {
 	int r = 0;
 
 	pthread_mutex_lock(&vol->lock);
-	if (vol->npool > 0)
-		*ret_c = vol->pool[--vol->npool];
+	if (e->npool > 0)
+		*ret_c = e->pool[--e->npool];
 	else
-		r = sector_cipher_dup(vol->proto, ret_c);
+		r = sector_cipher_dup(e->proto, ret_c);
 	pthread_mutex_unlock(&vol->lock);
 	return r;
 }
 
-static void cipher_put(struct volume *vol, struct sector_cipher *c)
+static void cipher_put(struct volume *vol, struct extent *e, struct sector_cipher *c)
 {
 	pthread_mutex_lock(&vol->lock);
-	if (vol->npool < VOL_POOL) {
-		vol->pool[vol->npool++] = c;
+	if (e->npool < VOL_POOL) {
+		e->pool[e->npool++] = c;
 		c = NULL;
 	}
 	pthread_mutex_unlock(&vol->lock);
@@ -123,10 +155,11 @@ static void cipher_put(struct volume *vol, struct sector_cipher *c)
 
 struct crypt_job {
 	struct volume *vol;
+	struct extent *e;
 	const uint8_t *in;
 	uint8_t *out;
 	size_t len;
-	uint64_t off; /* plaintext offset of in[0], sector aligned */
+	uint64_t off; /* offset of in[0] inside the extent, sector aligned */
 	bool encrypt;
 	int r;
 };
@@ -134,25 +167,27 @@ struct crypt_job {
 static void *crypt_job_run(void *arg)
 {
 	struct crypt_job *job = arg;
-	struct volume *vol = job->vol;
 	struct sector_cipher *c = NULL;
 	/* IVs count 512-byte sectors from the segment start, whatever the sector size. */
-	uint64_t iv = vol->iv_tweak + job->off / LUKS_SECTOR;
+	uint64_t iv = job->e->iv_tweak + job->off / LUKS_SECTOR;
 
-	job->r = cipher_get(vol, &c);
+	job->r = cipher_get(job->vol, job->e, &c);
 	if (job->r < 0)
 		return NULL;
 	if (job->encrypt)
 		job->r = sector_cipher_encrypt(c, job->in, job->out, job->len, iv);
 	else
 		job->r = sector_cipher_decrypt(c, job->in, job->out, job->len, iv);
-	cipher_put(vol, c);
+	cipher_put(job->vol, job->e, c);
 	return NULL;
 }
 
-/* En/decrypts len bytes (whole sectors) at plaintext offset off, split over the cores. */
-static int crypt_range(struct volume *vol, const uint8_t *in, uint8_t *out, size_t len,
-		       uint64_t off, bool encrypt)
+/*
+ * En/decrypts len bytes (whole sectors) at offset off of extent e, split over
+ * the cores. A linear extent only copies.
+ */
+static int crypt_range(struct volume *vol, struct extent *e, const uint8_t *in, uint8_t *out,
+		       size_t len, uint64_t off, bool encrypt)
 {
 	struct crypt_job jobs[VOL_MAX_THREADS];
 	pthread_t threads[VOL_MAX_THREADS];
@@ -160,16 +195,21 @@ static int crypt_range(struct volume *vol, const uint8_t *in, uint8_t *out, size
 	size_t per, done = 0;
 	int r = 0;
 
+	if (!e->proto) {
+		if (in != out)
+			memcpy(out, in, len);
+		return 0;
+	}
 	if (len < VOL_PARALLEL_MIN || n < 2) {
-		struct crypt_job job = {vol, in, out, len, off, encrypt, 0};
+		struct crypt_job job = {vol, e, in, out, len, off, encrypt, 0};
 		crypt_job_run(&job);
 		return job.r;
 	}
-	per = (len / n + vol->sector_size - 1) / vol->sector_size * vol->sector_size;
+	per = (len / n + e->sector_size - 1) / e->sector_size * e->sector_size;
 	for (unsigned i = 0; i < n; i++) {
 		size_t part = len - done < per ? len - done : per;
 		jobs[i] =
-		    (struct crypt_job){vol, in + done, out + done, part, off + done, encrypt, 0};
+		    (struct crypt_job){vol, e, in + done, out + done, part, off + done, encrypt, 0};
 		done += part;
 	}
 	/* The calling thread takes the first part itself. */
@@ -199,39 +239,38 @@ static int check_range(const struct volume *vol, size_t len, uint64_t off)
 	return 0;
 }
 
-static int read_cipher(struct volume *vol, uint8_t *buf, size_t len, uint64_t off)
+/* Reads stored bytes at offset off of extent e. */
+static int read_stored(struct volume *vol, struct extent *e, uint8_t *buf, size_t len, uint64_t off)
 {
-	int r = storage_read(vol->st, buf, len, vol->offset + off);
+	int r = storage_read(vol->st, buf, len, e->phys_off + off);
 	if (r == -ENODATA) {
 		log_err("%s: image is truncated: data at %llu is missing", storage_path(vol->st),
-			(unsigned long long)(vol->offset + off));
+			(unsigned long long)(e->phys_off + off));
 		r = -EIO;
 	}
 	return r;
 }
 
-/* One whole sector, decrypted, into sec (sector_size bytes). */
-static int read_sector(struct volume *vol, uint8_t *sec, uint64_t soff)
+/* One whole sector of extent e, decrypted, into sec. */
+static int read_sector(struct volume *vol, struct extent *e, uint8_t *sec, uint64_t soff)
 {
-	int r = read_cipher(vol, sec, vol->sector_size, soff);
+	int r = read_stored(vol, e, sec, e->sector_size, soff);
 	if (r < 0)
 		return r;
-	return crypt_range(vol, sec, sec, vol->sector_size, soff, false);
+	return crypt_range(vol, e, sec, sec, e->sector_size, soff, false);
 }
 
-int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off)
+/* Plaintext read inside one extent (off relative to it). */
+static int extent_read(struct volume *vol, struct extent *e, uint8_t *p, size_t len, uint64_t off)
 {
-	uint32_t ss = vol->sector_size;
-	uint8_t *p = buf;
+	uint32_t ss = e->sector_size;
 	uint8_t sec[4096];
 	int r;
 
-	if ((r = check_range(vol, len, off)) < 0)
-		return r;
 	if (off % ss && len) {
 		uint64_t soff = off / ss * ss;
 		size_t in = (size_t)(off - soff), n = ss - in < len ? ss - in : len;
-		if ((r = read_sector(vol, sec, soff)) < 0)
+		if ((r = read_sector(vol, e, sec, soff)) < 0)
 			goto out;
 		memcpy(p, sec + in, n);
 		p += n;
@@ -240,15 +279,15 @@ int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off)
 	}
 	if (len >= ss) {
 		size_t mid = len / ss * ss;
-		if ((r = read_cipher(vol, p, mid, off)) < 0 ||
-		    (r = crypt_range(vol, p, p, mid, off, false)) < 0)
+		if ((r = read_stored(vol, e, p, mid, off)) < 0 ||
+		    (r = crypt_range(vol, e, p, p, mid, off, false)) < 0)
 			goto out;
 		p += mid;
 		off += mid;
 		len -= mid;
 	}
 	if (len) {
-		if ((r = read_sector(vol, sec, off)) < 0)
+		if ((r = read_sector(vol, e, sec, off)) < 0)
 			goto out;
 		memcpy(p, sec, len);
 	}
@@ -258,40 +297,40 @@ out:
 	return r;
 }
 
-/* Read-modify-write of part of one sector. */
-static int write_partial(struct volume *vol, const uint8_t *data, size_t n, uint64_t off)
+/* Read-modify-write of part of one sector of extent e. */
+static int write_partial(struct volume *vol, struct extent *e, const uint8_t *data, size_t n,
+			 uint64_t off)
 {
-	uint64_t soff = off / vol->sector_size * vol->sector_size;
+	uint64_t soff = off / e->sector_size * e->sector_size;
 	uint8_t sec[4096];
 	int r;
 
 	pthread_mutex_lock(&vol->rmw_lock);
-	r = read_sector(vol, sec, soff);
+	r = read_sector(vol, e, sec, soff);
 	if (r < 0)
 		goto out;
 	memcpy(sec + (off - soff), data, n);
-	r = crypt_range(vol, sec, sec, vol->sector_size, soff, true);
+	r = crypt_range(vol, e, sec, sec, e->sector_size, soff, true);
 	if (r < 0)
 		goto out;
-	r = storage_write(vol->st, sec, vol->sector_size, vol->offset + soff);
+	r = storage_write(vol->st, sec, e->sector_size, e->phys_off + soff);
 out:
 	pthread_mutex_unlock(&vol->rmw_lock);
 	explicit_bzero(sec, sizeof(sec));
 	return r;
 }
 
-int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
+/* Plaintext write inside one extent (off relative to it). */
+static int extent_write(struct volume *vol, struct extent *e, const uint8_t *p, size_t len,
+			uint64_t off)
 {
-	uint32_t ss = vol->sector_size;
-	const uint8_t *p = buf;
+	uint32_t ss = e->sector_size;
 	uint8_t *bounce = NULL;
-	int r;
+	int r = 0;
 
-	if ((r = check_range(vol, len, off)) < 0)
-		return r;
 	if (off % ss && len) {
 		size_t n = ss - off % ss < len ? ss - off % ss : len;
-		if ((r = write_partial(vol, p, n, off)) < 0)
+		if ((r = write_partial(vol, e, p, n, off)) < 0)
 			goto out;
 		p += n;
 		off += n;
@@ -307,8 +346,8 @@ int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
 		}
 		while (mid > 0) {
 			size_t n = mid < blen ? mid : blen;
-			if ((r = crypt_range(vol, p, bounce, n, off, true)) < 0 ||
-			    (r = storage_write(vol->st, bounce, n, vol->offset + off)) < 0)
+			if ((r = crypt_range(vol, e, p, bounce, n, off, true)) < 0 ||
+			    (r = storage_write(vol->st, bounce, n, e->phys_off + off)) < 0)
 				goto out;
 			p += n;
 			off += n;
@@ -317,10 +356,50 @@ int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
 		}
 	}
 	if (len)
-		r = write_partial(vol, p, len, off);
+		r = write_partial(vol, e, p, len, off);
 out:
 	free(bounce);
 	return r;
+}
+
+int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off)
+{
+	uint8_t *p = buf;
+	int r;
+
+	if ((r = check_range(vol, len, off)) < 0)
+		return r;
+	while (len > 0) {
+		struct extent *e = extent_at(vol, off);
+		uint64_t in = off - e->plain_off;
+		size_t n = e->len - in < len ? (size_t)(e->len - in) : len;
+		if ((r = extent_read(vol, e, p, n, in)) < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
+{
+	const uint8_t *p = buf;
+	int r;
+
+	if ((r = check_range(vol, len, off)) < 0)
+		return r;
+	while (len > 0) {
+		struct extent *e = extent_at(vol, off);
+		uint64_t in = off - e->plain_off;
+		size_t n = e->len - in < len ? (size_t)(e->len - in) : len;
+		if ((r = extent_write(vol, e, p, n, in)) < 0)
+			return r;
+		p += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
 }
 
 /* --- pipelines: a producer thread fills buffers while the caller drains them --- */
@@ -328,7 +407,8 @@ out:
 struct pipe_buf {
 	uint8_t *data;
 	size_t len;
-	uint64_t off;
+	uint64_t off; /* plaintext offset in the volume */
+	struct extent *e;
 };
 
 struct pipeline {
@@ -483,11 +563,16 @@ static void *copy_in_producer(void *arg)
 
 	while (off < pl->limit) {
 		struct pipe_buf *b = pipeline_free_buf(pl);
+		struct extent *e = extent_at(vol, off);
+		uint64_t left = e->plain_off + e->len - off;
 		size_t want = pl->limit - off < VOL_CHUNK ? (size_t)(pl->limit - off) : VOL_CHUNK;
 		ssize_t n;
 
 		if (!b)
 			break;
+		/* A buffer never spans two extents (keys and places differ). */
+		if (want > left)
+			want = (size_t)left;
 		n = read_full(pl->fd, b->data, want);
 		if (n < 0) {
 			r = (int)n;
@@ -498,13 +583,14 @@ static void *copy_in_producer(void *arg)
 			break;
 		b->len = (size_t)n;
 		/* A short last piece is padded with zeros to a whole sector. */
-		if (b->len % vol->sector_size) {
-			size_t pad = vol->sector_size - b->len % vol->sector_size;
+		if (b->len % e->sector_size) {
+			size_t pad = e->sector_size - b->len % e->sector_size;
 			memset(b->data + b->len, 0, pad);
 			b->len += pad;
 		}
 		b->off = off;
-		r = crypt_range(vol, b->data, b->data, b->len, off, true);
+		b->e = e;
+		r = crypt_range(vol, e, b->data, b->data, b->len, off - e->plain_off, true);
 		if (r < 0)
 			break;
 		off += b->len;
@@ -537,7 +623,8 @@ int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *pr
 		goto out;
 	}
 	while ((b = pipeline_next(&pl))) {
-		r = storage_write(vol->st, b->data, b->len, vol->offset + b->off);
+		r = storage_write(vol->st, b->data, b->len,
+				  b->e->phys_off + (b->off - b->e->plain_off));
 		if (r < 0) {
 			pipeline_cancel(&pl, r);
 			break;
@@ -570,12 +657,16 @@ static void *copy_out_producer(void *arg)
 
 	while (off < pl->limit) {
 		struct pipe_buf *b = pipeline_free_buf(pl);
+		struct extent *e = extent_at(vol, off);
+		uint64_t in = off - e->plain_off;
 		size_t n = pl->limit - off < VOL_CHUNK ? (size_t)(pl->limit - off) : VOL_CHUNK;
 
 		if (!b)
 			break;
-		if ((r = read_cipher(vol, b->data, n, off)) < 0 ||
-		    (r = crypt_range(vol, b->data, b->data, n, off, false)) < 0)
+		if (n > e->len - in)
+			n = (size_t)(e->len - in);
+		if ((r = read_stored(vol, e, b->data, n, in)) < 0 ||
+		    (r = crypt_range(vol, e, b->data, b->data, n, in, false)) < 0)
 			break;
 		b->len = n;
 		b->off = off;

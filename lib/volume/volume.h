@@ -9,13 +9,28 @@
 
 struct volume;
 
+#define VOLUME_MAX_EXTENTS 4
+
+/* One stretch of the volume: a LUKS2 segment with its key (or plaintext on disk). */
+struct volume_spec {
+	uint64_t offset; /* in the data device */
+	uint64_t size;	 /* ignored when dynamic */
+	bool dynamic;	 /* to the end of the data device */
+	uint64_t iv_tweak;
+	const char *cipher; /* NULL: linear, the data is stored in the clear */
+	uint32_t sector_size;
+	const uint8_t *key;
+	size_t key_len;
+};
+
 /*
- * A plaintext view of segment seg of the data device st, keyed with vk.
- * dev_size is the size of the data device (for a dynamic segment). The volume
- * keeps its own copy of the key schedule; st must outlive it.
+ * A plaintext view made of n stretches laid end to end (a LUKS2 segment list
+ * in id order; one entry outside a re-encryption). dev_size is the size of the
+ * data device (for a dynamic stretch). The volume keeps its own key schedules;
+ * st must outlive it.
  */
-int volume_new(struct storage *st, const struct luks_segment *seg, uint64_t dev_size,
-	       const uint8_t *vk, size_t vk_len, struct volume **ret_vol);
+int volume_new(struct storage *st, const struct volume_spec *specs, int n, uint64_t dev_size,
+	       struct volume **ret_vol);
 void volume_free(struct volume *vol);
 
 uint64_t volume_size(const struct volume *vol);

@@ -1,0 +1,215 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vmcrypt qemu-args / libvirt-xml IMAGE: how QEMU or libvirt opens the image. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "log.h"
+#include "serve.h"
+
+#define UUID_LEN	36
+#define KEY_PLACEHOLDER "PASSPHRASE_FILE"
+
+/* What the verbs need to know about the image, from its header only. */
+struct target {
+	char *image;   /* absolute */
+	char *keyfile; /* absolute --key-file, or NULL: a placeholder is printed */
+	int version;
+	bool native; /* QEMU's luks driver opens it: LUKS1, header in the image */
+	char sock[PATH_MAX];
+	struct nbd_endpoint ep; /* the serve route otherwise */
+};
+
+static void target_clear(struct target *t)
+{
+	free(t->image);
+	free(t->keyfile);
+}
+
+static int target_init(const struct cli_opts *o, const char *path, struct target *t)
+{
+	struct vmc_image *img = NULL;
+	int r;
+
+	t->image = realpath(path, NULL);
+	if (!t->image)
+		return fail(-errno, "%s: %s", path, strerror(errno));
+	if (o->key_file && strcmp(o->key_file, "-") == 0)
+		return usage_error("--key-file must name a file QEMU can read, not -");
+	if (o->keyfile_offset || o->keyfile_size)
+		return usage_error("QEMU reads a whole key file: --keyfile-offset and "
+				   "--keyfile-size cannot be given to it");
+	if (o->key_file && !(t->keyfile = realpath(o->key_file, NULL)))
+		return fail(-errno, "%s: %s", o->key_file, strerror(errno));
+	/* The header only: a busy image still gets its arguments. */
+	r = image_open(o, t->image, true, &img);
+	if (r < 0)
+		return r;
+	t->version = vmc_image_luks_version(img);
+	vmc_image_free(img);
+	/* QEMU 7.2 reads LUKS1 only, with the header in the image. */
+	t->native = t->version == 1 && !o->header;
+	t->ep = (struct nbd_endpoint){.read_only = o->read_only};
+	if (t->native)
+		return 0;
+	r = serve_socket_default(t->image, false, t->sock, sizeof(t->sock));
+	if (r == -ENAMETOOLONG)
+		return fail(r,
+			    "the default socket path for %s is too long for a socket; run "
+			    "vmcrypt serve --socket PATH",
+			    t->image);
+	t->ep.socket = t->sock;
+	return r;
+}
+
+/* Shell words: single-quoted unless plainly safe. */
+static void fput_shell(FILE *f, const char *s)
+{
+	if (*s &&
+	    strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._,:=+-") ==
+		strlen(s)) {
+		fputs(s, f);
+		return;
+	}
+	fputc('\'', f);
+	for (; *s; s++) {
+		if (*s == '\'')
+			fputs("'\\''", f);
+		else
+			fputc(*s, f);
+	}
+	fputc('\'', f);
+}
+
+static const char *keyfile_name(const struct target *t)
+{
+	return t->keyfile ? t->keyfile : KEY_PLACEHOLDER;
+}
+
+static void keyfile_note(FILE *f, const struct target *t)
+{
+	if (t->keyfile)
+		return;
+	fputs("# Replace " KEY_PLACEHOLDER " by a file (mode 0600) holding the passphrase as is, "
+	      "without a\n# newline, e.g. (umask 077; read -rs p; printf %s \"$p\" > FILE), or "
+	      "run with --key-file FILE.\n",
+	      f);
+}
+
+/* The serve route: vmcrypt serve in another terminal, then the NBD arguments. */
+static void print_serve_route(FILE *f, const struct cli_opts *o, const struct target *t)
+{
+	fprintf(f, "# %s: QEMU cannot decrypt it itself; vmcrypt serves its plaintext over NBD.\n",
+		t->version == 1 ? "LUKS1 with a detached header" : "LUKS2");
+	fputs("# 1. Run, and keep running (asks the passphrase):\nvmcrypt serve", f);
+	if (o->read_only)
+		fputs(" --read-only", f);
+	if (o->header) {
+		fputs(" --header ", f);
+		fput_shell(f, o->header);
+	}
+	if (t->keyfile) {
+		fputs(" --key-file ", f);
+		fput_shell(f, t->keyfile);
+	}
+	fputs(" --socket ", f);
+	fput_shell(f, t->sock);
+	fputc(' ', f);
+	fput_shell(f, t->image);
+	fputs("\n# 2. Then:\n", f);
+}
+
+int cmd_qemu_args(const struct cli_opts *o, char **args, int nargs)
+{
+	struct target t = {0};
+	const char *ro = o->read_only ? ",read-only=on" : "";
+	int r;
+
+	(void)nargs;
+	r = target_init(o, args[0], &t);
+	if (r < 0)
+		goto out;
+	if (!t.native) {
+		print_serve_route(stdout, o, &t);
+		nbd_print_qemu(stdout, &t.ep);
+		goto out;
+	}
+	fputs("# LUKS1: QEMU's own luks driver decrypts it.\n", stdout);
+	keyfile_note(stdout, &t);
+	fputs("# QEMU, either:\n-object secret,id=vmcsec0,format=raw,file=", stdout);
+	fput_qemu(stdout, keyfile_name(&t));
+	fputs(" -blockdev driver=luks,node-name=vmcrypt0,key-secret=vmcsec0,file.driver=file,"
+	      "file.filename=",
+	      stdout);
+	fput_qemu(stdout, t.image);
+	printf("%s -device virtio-blk-pci,drive=vmcrypt0\n# or:\n"
+	       "-object secret,id=vmcsec0,format=raw,file=",
+	       ro);
+	fput_qemu(stdout, keyfile_name(&t));
+	fputs(" -drive driver=luks,key-secret=vmcsec0,file.filename=", stdout);
+	fput_qemu(stdout, t.image);
+	printf(",if=virtio%s\n", o->read_only ? ",readonly=on" : "");
+out:
+	target_clear(&t);
+	return r;
+}
+
+/* A fresh UUID for the libvirt secret, from the kernel. */
+static int uuid_new(char *buf)
+{
+	FILE *f = fopen("/proc/sys/kernel/random/uuid", "re");
+	bool ok;
+
+	if (!f)
+		return fail(-errno, "/proc/sys/kernel/random/uuid: %s", strerror(errno));
+	ok = fread(buf, 1, UUID_LEN, f) == UUID_LEN;
+	fclose(f);
+	buf[UUID_LEN] = '\0';
+	return ok ? 0 : fail(-EIO, "cannot read a UUID from /proc/sys/kernel/random/uuid");
+}
+
+int cmd_libvirt_xml(const struct cli_opts *o, char **args, int nargs)
+{
+	struct target t = {0};
+	char uuid[UUID_LEN + 1];
+	int r;
+
+	(void)nargs;
+	r = target_init(o, args[0], &t);
+	if (r < 0)
+		goto out;
+	if (!t.native) {
+		print_serve_route(stdout, o, &t);
+		nbd_print_libvirt(stdout, &t.ep);
+		goto out;
+	}
+	r = uuid_new(uuid);
+	if (r < 0)
+		goto out;
+	fputs("# LUKS1: libvirt's QEMU decrypts it natively, with the passphrase as a secret.\n",
+	      stdout);
+	keyfile_note(stdout, &t);
+	printf("# 1. Define the secret (once):\nvirsh secret-define /dev/stdin <<'EOF'\n"
+	       "<secret ephemeral='no' private='yes'>\n  <uuid>%s</uuid>\n"
+	       "  <description>vmcrypt: passphrase of ",
+	       uuid);
+	fput_xml(stdout, t.image);
+	fputs("</description>\n  <usage type='volume'>\n    <volume>", stdout);
+	fput_xml(stdout, t.image);
+	printf("</volume>\n  </usage>\n</secret>\nEOF\nvirsh secret-set-value %s --file ", uuid);
+	fput_shell(stdout, keyfile_name(&t));
+	printf(" --plain\n# 2. Add to the domain's <devices> (virsh edit DOMAIN):\n"
+	       "<disk type='file' device='disk'>\n  <driver name='qemu' type='raw'/>\n"
+	       "  <source file='");
+	fput_xml(stdout, t.image);
+	printf("'>\n    <encryption format='luks'>\n"
+	       "      <secret type='passphrase' uuid='%s'/>\n    </encryption>\n  </source>\n"
+	       "  <target dev='vdb' bus='virtio'/>\n%s</disk>\n",
+	       uuid, o->read_only ? "  <readonly/>\n" : "");
+out:
+	target_clear(&t);
+	return r;
+}

@@ -1,0 +1,600 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* vmcrypt serve IMAGE: the plaintext over NBD, by nbdkit running the vmcrypt plugin. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common.h"
+#include "log.h"
+#include "serve.h"
+
+#define ARGV_MAX     32
+#define SUN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+#define STATUS_MAX   32
+#define NODE_NAME    "vmcrypt0"
+
+/* nbdkit and the plugin it loads: overridable for tests and uninstalled builds. */
+static const char *nbdkit_program(void)
+{
+	const char *p = getenv("VMCRYPT_NBDKIT");
+
+	return p && *p ? p : "nbdkit";
+}
+
+static const char *nbdkit_plugin(void)
+{
+	const char *p = getenv("VMCRYPT_NBDKIT_PLUGIN");
+
+	/* nbdkit finds "vmcrypt" in its plugin directory, where the build installs it. */
+	return p && *p ? p : "vmcrypt";
+}
+
+/* ---- output for QEMU and libvirt ------------------------------------------------ */
+
+void fput_qemu(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		if (*s == ',')
+			fputc(',', f);
+		fputc(*s, f);
+	}
+}
+
+void fput_xml(FILE *f, const char *s)
+{
+	for (; *s; s++) {
+		switch (*s) {
+		case '&':
+			fputs("&amp;", f);
+			break;
+		case '<':
+			fputs("&lt;", f);
+			break;
+		case '>':
+			fputs("&gt;", f);
+			break;
+		case '\'':
+			fputs("&apos;", f);
+			break;
+		case '"':
+			fputs("&quot;", f);
+			break;
+		default:
+			fputc(*s, f);
+			break;
+		}
+	}
+}
+
+/* True when s can stand in an NBD URI's query as it is. */
+static bool uri_safe(const char *s)
+{
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._~-") ==
+	       strlen(s);
+}
+
+void nbd_print_qemu(FILE *f, const struct nbd_endpoint *ep)
+{
+	fputs("# QEMU, either:\n-blockdev driver=nbd,node-name=" NODE_NAME, f);
+	if (ep->socket) {
+		fputs(",server.type=unix,server.path=", f);
+		fput_qemu(f, ep->socket);
+	} else {
+		fprintf(f, ",server.type=inet,server.host=127.0.0.1,server.port=%u", ep->port);
+	}
+	fprintf(f, "%s -device virtio-blk-pci,drive=" NODE_NAME "\n# or:\n-drive ",
+		ep->read_only ? ",read-only=on" : "");
+	if (!ep->socket) {
+		fprintf(f, "file=nbd://127.0.0.1:%u", ep->port);
+	} else if (uri_safe(ep->socket)) {
+		fprintf(f, "file=nbd+unix:///?socket=%s", ep->socket);
+	} else {
+		/* A path a URI would need escapes for: the same thing as options. */
+		fputs("file.driver=nbd,file.server.type=unix,file.server.path=", f);
+		fput_qemu(f, ep->socket);
+	}
+	fprintf(f, ",format=raw,if=virtio%s\n", ep->read_only ? ",readonly=on" : "");
+}
+
+void nbd_print_libvirt(FILE *f, const struct nbd_endpoint *ep)
+{
+	fputs("# libvirt, in the domain's <devices> (virsh edit DOMAIN):\n"
+	      "<disk type='network' device='disk'>\n"
+	      "  <driver name='qemu' type='raw'/>\n"
+	      "  <source protocol='nbd'>\n",
+	      f);
+	if (ep->socket) {
+		fputs("    <host transport='unix' socket='", f);
+		fput_xml(f, ep->socket);
+		fputs("'/>\n", f);
+	} else {
+		fprintf(f, "    <host name='127.0.0.1' port='%u'/>\n", ep->port);
+	}
+	fprintf(f, "  </source>\n  <target dev='vdb' bus='virtio'/>\n%s</disk>\n",
+		ep->read_only ? "  <readonly/>\n" : "");
+}
+
+/* ---- the socket ------------------------------------------------------------------- */
+
+/* dir exists (made if create) as a directory of ours that nobody else can enter. */
+static int private_dir(const char *dir, bool create)
+{
+	struct stat st;
+
+	if (!create)
+		return 0;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST)
+		return fail(-errno, "%s: %s", dir, strerror(errno));
+	if (lstat(dir, &st) < 0)
+		return fail(-errno, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & 077))
+		return fail(
+		    -EACCES,
+		    "%s: not a directory private to this user (mode 0700); use --socket PATH", dir);
+	return 0;
+}
+
+int serve_socket_default(const char *image, bool create, char *buf, size_t len)
+{
+	const char *runtime = getenv("XDG_RUNTIME_DIR");
+	const char *name = strrchr(image, '/');
+	char dir[PATH_MAX];
+	int n;
+
+	name = name ? name + 1 : image;
+	if (runtime && runtime[0] == '/')
+		n = snprintf(dir, sizeof(dir), "%s/vmcrypt", runtime);
+	else
+		n = snprintf(dir, sizeof(dir), "/tmp/vmcrypt-%u", (unsigned)geteuid());
+	if (n < 0 || (size_t)n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	n = snprintf(buf, len, "%s/%s.sock", dir, name);
+	if (n < 0 || (size_t)n >= len || (size_t)n >= SUN_PATH_MAX)
+		return -ENAMETOOLONG;
+	return private_dir(dir, create);
+}
+
+/*
+ * A socket left at path: another server still listening (refused), or the
+ * remains of a killed one (removed, as nbdkit cannot bind over it).
+ */
+static int socket_check(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0)
+		return errno == ENOENT ? 0 : fail(-errno, "%s: %s", path, strerror(errno));
+	if (!S_ISSOCK(st.st_mode))
+		return fail(-EEXIST, "%s exists and is not a socket", path);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return fail(-errno, "socket: %s", strerror(errno));
+	memcpy(sa.sun_path, path, strlen(path));
+	r = connect(fd, (const struct sockaddr *)&sa, sizeof(sa));
+	close(fd);
+	if (r == 0)
+		return fail(-EADDRINUSE, "%s: another server is listening on this socket", path);
+	if (unlink(path) < 0)
+		return fail(-errno, "%s: %s", path, strerror(errno));
+	return 0;
+}
+
+/* Picks the endpoint from --socket/--port (default: the private socket) and checks it. */
+static int endpoint_setup(const struct cli_opts *o, const char *image, char *sock, size_t len,
+			  struct nbd_endpoint *ep)
+{
+	int r;
+
+	*ep = (struct nbd_endpoint){.read_only = o->read_only, .port = o->port};
+	if (o->socket && o->port)
+		return usage_error("give --socket or --port, not both");
+	if (o->port)
+		return 0;
+	if (o->socket) {
+		if (strlen(o->socket) >= SUN_PATH_MAX || !*o->socket)
+			return usage_error("--socket: the path must be 1 to %zu bytes long",
+					   SUN_PATH_MAX - 1);
+		snprintf(sock, len, "%s", o->socket);
+	} else {
+		r = serve_socket_default(image, true, sock, len);
+		if (r == -ENAMETOOLONG)
+			return usage_error("the default socket path for %s is too long; use "
+					   "--socket PATH",
+					   image);
+		if (r < 0)
+			return r;
+	}
+	ep->socket = sock;
+	return socket_check(sock);
+}
+
+/* ---- nbdkit ----------------------------------------------------------------------- */
+
+struct server {
+	pid_t pid;
+	int key_fd;    /* write end of the passphrase pipe */
+	int status_fd; /* read end of the plugin's status pipe */
+	char *argv[ARGV_MAX + 1];
+	int argc;
+};
+
+__attribute__((format(printf, 2, 3))) static int arg_add(struct server *s, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (s->argc >= ARGV_MAX)
+		return -E2BIG;
+	va_start(ap, fmt);
+	n = vasprintf(&s->argv[s->argc], fmt, ap);
+	va_end(ap);
+	if (n < 0) {
+		s->argv[s->argc] = NULL;
+		return -ENOMEM;
+	}
+	s->argc++;
+	return 0;
+}
+
+static void server_clear(struct server *s)
+{
+	int i;
+
+	for (i = 0; i < s->argc; i++)
+		free(s->argv[i]);
+	if (s->key_fd >= 0)
+		close(s->key_fd);
+	if (s->status_fd >= 0)
+		close(s->status_fd);
+}
+
+/*
+ * nbdkit's command line: in the foreground, exiting with us, loopback only for
+ * TCP. The passphrase is not on it: the plugin reads it from key_rfd.
+ */
+static int build_argv(struct server *s, const struct cli_opts *o, const char *image,
+		      const char *header, const struct nbd_endpoint *ep, int key_rfd,
+		      int status_wfd)
+{
+	int r = 0;
+
+	r |= arg_add(s, "%s", nbdkit_program());
+	r |= arg_add(s, "--foreground");
+	r |= arg_add(s, "--exit-with-parent");
+	if (o->debug)
+		r |= arg_add(s, "--verbose");
+	if (o->debug)
+		r |= arg_add(s, "-Dvmcrypt.library=1");
+	if (o->read_only)
+		r |= arg_add(s, "--readonly");
+	if (ep->socket) {
+		r |= arg_add(s, "--unix");
+		r |= arg_add(s, "%s", ep->socket);
+	} else {
+		r |= arg_add(s, "--ipaddr");
+		r |= arg_add(s, "127.0.0.1");
+		r |= arg_add(s, "--port");
+		r |= arg_add(s, "%u", ep->port);
+	}
+	r |= arg_add(s, "%s", nbdkit_plugin());
+	r |= arg_add(s, "file=%s", image);
+	if (header)
+		r |= arg_add(s, "header=%s", header);
+	r |= arg_add(s, "key-file=-%d", key_rfd);
+	if (o->key_slot >= 0)
+		r |= arg_add(s, "key-slot=%d", o->key_slot);
+	if (o->allow_discards)
+		r |= arg_add(s, "allow-discards=true");
+	if (o->read_only)
+		r |= arg_add(s, "readonly=true");
+	r |= arg_add(s, "status-fd=%d", status_wfd);
+	return r < 0 ? fail(-ENOMEM, "out of memory") : 0;
+}
+
+/*
+ * In the child: keeps the two pipe ends across exec, leaves our process group
+ * (a Ctrl-C reaches us, and we stop nbdkit cleanly), and creates the socket
+ * with mode 0600 (umask). Only async-signal-safe calls until exec.
+ */
+__attribute__((noreturn)) static void child_exec(struct server *s, int key_rfd, int status_wfd,
+						 const sigset_t *oldmask)
+{
+	char msg[STATUS_MAX];
+	int n;
+
+	if (fcntl(key_rfd, F_SETFD, 0) < 0 || fcntl(status_wfd, F_SETFD, 0) < 0)
+		_exit(127);
+	setpgid(0, 0);
+	umask(077);
+	signal(SIGPIPE, SIG_DFL);
+	sigprocmask(SIG_SETMASK, oldmask, NULL);
+	execvp(s->argv[0], s->argv);
+	n = snprintf(msg, sizeof(msg), "E%d\n", errno);
+	if (n > 0 && write(status_wfd, msg, (size_t)n) < 0)
+		_exit(127);
+	_exit(127);
+}
+
+/* Starts nbdkit and hands it the passphrase through the pipe. */
+static int server_start(struct server *s, const struct cli_opts *o, const char *image,
+			const char *header, const struct nbd_endpoint *ep, const uint8_t *pass,
+			size_t pass_len, const sigset_t *oldmask)
+{
+	int key[2] = {-1, -1}, status[2] = {-1, -1};
+	int r;
+
+	if (pipe2(key, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
+		r = fail(-errno, "pipe: %s", strerror(errno));
+		goto out;
+	}
+	r = build_argv(s, o, image, header, ep, key[0], status[1]);
+	if (r < 0)
+		goto out;
+	if (o->verbose || o->debug) {
+		fputs("vmcrypt serve: running", stderr);
+		for (int i = 0; i < s->argc; i++)
+			fprintf(stderr, " %s", s->argv[i]);
+		fputc('\n', stderr);
+	}
+	s->pid = fork();
+	if (s->pid < 0) {
+		r = fail(-errno, "fork: %s", strerror(errno));
+		goto out;
+	}
+	if (s->pid == 0)
+		child_exec(s, key[0], status[1], oldmask);
+	s->key_fd = key[1];
+	s->status_fd = status[0];
+	key[1] = status[0] = -1;
+	/* nbdkit may fail before reading the passphrase: EPIPE, then its status says why. */
+	signal(SIGPIPE, SIG_IGN);
+	r = write_all(s->key_fd, pass, pass_len);
+	if (r < 0 && r != -EPIPE)
+		r = fail(r, "passing the passphrase to nbdkit: %s", strerror(-r));
+	else
+		r = 0;
+	close(s->key_fd);
+	s->key_fd = -1;
+out:
+	for (int i = 0; i < 2; i++) {
+		if (key[i] >= 0)
+			close(key[i]);
+		if (status[i] >= 0)
+			close(status[i]);
+	}
+	return r;
+}
+
+/* Waits for nbdkit to end; 0 when it exited with status 0. */
+static int server_reap(struct server *s)
+{
+	int st = 0;
+
+	while (waitpid(s->pid, &st, 0) < 0) {
+		if (errno != EINTR)
+			return fail(-errno, "waitpid: %s", strerror(errno));
+	}
+	s->pid = -1;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st))
+		return fail(-EIO, "nbdkit exited with status %d", WEXITSTATUS(st));
+	return fail(-EIO, "nbdkit was killed by signal %d", WTERMSIG(st));
+}
+
+/* Reads the plugin's start-up status: "0", "-errno", or (exec failed) "Eerrno". */
+static int status_read(struct server *s)
+{
+	char line[STATUS_MAX] = "";
+	ssize_t n;
+	long v;
+
+	do
+		n = read(s->status_fd, line, sizeof(line) - 1);
+	while (n < 0 && errno == EINTR);
+	if (n <= 0) {
+		/* nbdkit ended before the plugin said anything: its own message says why. */
+		int r = server_reap(s);
+
+		return r < 0 ? r : fail(-EIO, "nbdkit exited before serving");
+	}
+	line[n] = '\0';
+	if (line[0] == 'E') {
+		v = strtol(line + 1, NULL, 10);
+		server_reap(s);
+		return fail(-(int)v, "cannot run %s: %s", s->argv[0], strerror((int)v));
+	}
+	v = strtol(line, NULL, 10);
+	if (v == 0)
+		return 0;
+	/* The plugin printed the reason; its code gives our exit status. */
+	server_reap(s);
+	if (v < -4095 || v > 0)
+		v = -EIO;
+	return (int)v;
+}
+
+/* Until the plugin reports: ready (0), a failure, or a signal (nbdkit stopped, -ECANCELED). */
+static int server_wait_ready(struct server *s, int sigfd)
+{
+	struct pollfd p[2] = {{.fd = s->status_fd, .events = POLLIN},
+			      {.fd = sigfd, .events = POLLIN}};
+	struct signalfd_siginfo si;
+
+	for (;;) {
+		if (poll(p, 2, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			return fail(-errno, "poll: %s", strerror(errno));
+		}
+		if (p[0].revents)
+			return status_read(s);
+		if (p[1].revents && read(sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si) &&
+		    si.ssi_signo != SIGCHLD) {
+			kill(s->pid, SIGTERM);
+			server_reap(s);
+			return fail(-ECANCELED, "cancelled");
+		}
+	}
+}
+
+/* While serving: a signal stops nbdkit (which flushes and closes the image) cleanly. */
+static int server_wait(struct server *s, int sigfd)
+{
+	struct signalfd_siginfo si;
+	bool stopping = false;
+	pid_t w;
+	int st = 0;
+	ssize_t n;
+
+	for (;;) {
+		n = read(sigfd, &si, sizeof(si));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n != (ssize_t)sizeof(si))
+			return fail(n < 0 ? -errno : -EIO, "signalfd: %s", strerror(errno));
+		if (si.ssi_signo != SIGCHLD) {
+			if (!stopping)
+				fprintf(stderr, "vmcrypt serve: stopping nbdkit (signal %u)\n",
+					si.ssi_signo);
+			stopping = true;
+			kill(s->pid, SIGTERM);
+			continue;
+		}
+		w = waitpid(s->pid, &st, WNOHANG);
+		if (w == s->pid)
+			break;
+	}
+	s->pid = -1;
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		return 0;
+	if (WIFEXITED(st))
+		return fail(-EIO, "nbdkit exited with status %d", WEXITSTATUS(st));
+	return fail(-EIO, "nbdkit was killed by signal %d", WTERMSIG(st));
+}
+
+/* ---- the verb ----------------------------------------------------------------------- */
+
+/* Opens the image as nbdkit will, without the passphrase: a busy or damaged image stops here. */
+static int image_probe(const struct cli_opts *o, const char *image, uint64_t *ret_size,
+		       int *ret_version)
+{
+	struct vmc_image *img = NULL;
+	int r;
+
+	/* A busy image (another writer; or any reader, when we write) stops here, reported. */
+	r = image_open(o, image, o->read_only, &img);
+	if (r < 0)
+		return r;
+	*ret_size = vmc_image_size(img);
+	*ret_version = vmc_image_luks_version(img);
+	vmc_image_free(img);
+	return 0;
+}
+
+static void print_ready(const char *image, uint64_t size, int version,
+			const struct nbd_endpoint *ep)
+{
+	printf("# vmcrypt: serving %s (LUKS%d, %" PRIu64 " bytes, %s) ", image, version, size,
+	       ep->read_only ? "read-only" : "read-write");
+	if (ep->socket)
+		printf("on the Unix socket %s\n", ep->socket);
+	else
+		printf("on 127.0.0.1 port %u (any local user can connect)\n", ep->port);
+	printf("# Stop with Ctrl-C or kill -TERM %d: the image is flushed first.\n", (int)getpid());
+	nbd_print_qemu(stdout, ep);
+	nbd_print_libvirt(stdout, ep);
+	fflush(stdout);
+}
+
+int cmd_serve(const struct cli_opts *o, char **args, int nargs)
+{
+	struct server s = {.pid = -1, .key_fd = -1, .status_fd = -1};
+	char *image = NULL, *header = NULL, sock[PATH_MAX] = "";
+	struct nbd_endpoint ep = {NULL, 0, false};
+	struct key_source ks;
+	sigset_t mask, oldmask;
+	uint8_t *pass = NULL;
+	size_t pass_len = 0;
+	uint64_t size = 0;
+	int sigfd = -1, version = 0, r;
+	bool masked = false;
+
+	(void)nargs;
+	image = realpath(args[0], NULL);
+	if (!image) {
+		r = fail(-errno, "%s: %s", args[0], strerror(errno));
+		goto out;
+	}
+	if (o->header && !(header = realpath(o->header, NULL))) {
+		r = fail(-errno, "%s: %s", o->header, strerror(errno));
+		goto out;
+	}
+	r = stdin_check(o, false);
+	if (r == 0)
+		r = endpoint_setup(o, image, sock, sizeof(sock), &ep);
+	if (r == 0)
+		r = image_probe(o, image, &size, &version);
+	if (r == 0)
+		r = key_source_init(&ks, o, image);
+	if (r == 0)
+		r = passphrase_read(&ks, &pass, &pass_len);
+	if (r < 0)
+		goto out;
+
+	/* From here on, signals are read from sigfd; nbdkit gets the old mask back. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &mask, &oldmask);
+	masked = true;
+	sigfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sigfd < 0) {
+		r = fail(-errno, "signalfd: %s", strerror(errno));
+		goto out;
+	}
+	r = server_start(&s, o, image, header, &ep, pass, pass_len, &oldmask);
+	vmc_secret_free(pass);
+	pass = NULL;
+	if (r == 0 && s.pid > 0)
+		r = server_wait_ready(&s, sigfd);
+	if (r < 0)
+		goto out;
+	print_ready(image, size, version, &ep);
+	r = server_wait(&s, sigfd);
+	if (r == 0)
+		fprintf(stderr, "vmcrypt serve: stopped; %s is flushed and closed\n", image);
+out:
+	if (s.pid > 0) {
+		kill(s.pid, SIGTERM);
+		server_reap(&s);
+	}
+	if (ep.socket && s.argc > 0)
+		unlink(ep.socket);
+	server_clear(&s);
+	if (sigfd >= 0)
+		close(sigfd);
+	if (masked)
+		sigprocmask(SIG_SETMASK, &oldmask, NULL);
+	vmc_secret_free(pass);
+	free(header);
+	free(image);
+	return r;
+}
