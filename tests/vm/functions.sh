@@ -135,13 +135,13 @@ data_area() {
 	tail -c +$((offset + 1)) "$image"
 }
 
-# run_check ARGS...: dmcrypt-check; a skip (77) skips the calling test.
+# run_check ARGS...: dmcrypt-check; a skip (77) skips the calling test, with its reason.
 run_check() {
 	local rc=0
-	"$dmcrypt_check" "$@" || rc=$?
+	"$dmcrypt_check" "$@" | tee "$scratch/check.out" || rc=${PIPESTATUS[0]}
 	case $rc in
 	0) ;;
-	77) skip "dmcrypt-check cannot run a guest here (reason above)" ;;
+	77) skip "$(sed -n 's/^dmcrypt-check: SKIP: //p' "$scratch/check.out" | tail -n 1)" ;;
 	*) fail "dmcrypt-check failed (exit $rc)" ;;
 	esac
 }

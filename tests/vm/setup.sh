@@ -85,7 +85,7 @@ fi
 if [ -z "$kver" ]; then
 	# linux-image-amd64 is a metapackage; its dependency names the versioned image.
 	candidates() {
-		apt-cache depends linux-image-amd64 2>/dev/null |
+		{ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
 			sed -n 's/^ *Depends: *\(linux-image-6\.1\.[^ ]*-amd64\)$/\1/p' | head -n 1
 	}
 	pkg=$(candidates)
