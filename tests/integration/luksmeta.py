@@ -123,7 +123,8 @@ def parse_dump(text):
     if kdfs:
         f["keyslot_pbkdf"] = ",".join("%d:%s" % (k, kdfs[k]) for k in sorted(kdfs))
     if tokens or f.get("version") == "2":
-        f["tokens"] = ",".join(tokens)
+        # Order-free: cryptsetup lists tokens by id, JSON order may differ.
+        f["tokens"] = ",".join(sorted(tokens, key=lambda t: int(t.split(":")[0])))
     return f
 
 
