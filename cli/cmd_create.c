@@ -22,7 +22,7 @@ int cmd_create(const struct cli_opts *o, char **args, int nargs)
 	if (r == 0 && o->header)
 		r = output_check(o, o->header, &header_exists);
 	if (r == 0)
-		r = create_image(o, path, size, exists, false, &img);
+		r = create_image(o, path, size, exists || header_exists, false, &img);
 	if (r == 0)
 		r = vmc_image_flush(img);
 	if (r == 0)

@@ -131,7 +131,7 @@ int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
 		r = output_check(o, o->header, &header_exists);
 	if (r < 0)
 		goto out;
-	r = create_image(o, dst, size, exists, data_on_stdin, &img);
+	r = create_image(o, dst, size, exists || header_exists, data_on_stdin, &img);
 	if (r < 0)
 		goto out;
 	r = copy_in(o, img, &s);
