@@ -371,7 +371,8 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 			     size_t pass_len, bool overwrite, struct vmc_image **ret_img)
 {
 	/* A partition lives in an existing disk image: never create or truncate that. */
-	unsigned flags = p->partition ? 0 : STORAGE_CREATE | (overwrite ? STORAGE_TRUNC : 0);
+	unsigned flags =
+	    p->partition ? 0 : STORAGE_CREATE | STORAGE_SECRET | (overwrite ? STORAGE_TRUNC : 0);
 	struct vmc_image *img = NULL;
 	uint8_t *vk = NULL;
 	int r;

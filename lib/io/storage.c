@@ -201,7 +201,9 @@ int storage_open(const char *path, unsigned flags, struct storage **ret_st)
 	st->fd = open(path, oflags, mode);
 	if (st->fd < 0) {
 		r = -errno;
-		log_err("%s: %s", path, strerror(errno));
+		/* "already exists" is the caller's to explain (it knows whether --force helps). */
+		if (r != -EEXIST)
+			log_err("%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (fstat(st->fd, &sb) < 0) {
