@@ -115,8 +115,7 @@ static void print_serve_route(FILE *f, const struct cli_opts *o, const struct ta
 		fputs(" --key-file ", f);
 		fput_shell(f, t->keyfile);
 	}
-	fputs(" --socket ", f);
-	fput_shell(f, t->sock);
+	/* serve's default socket, t->sock, whose private directory serve makes. */
 	fputc(' ', f);
 	fput_shell(f, t->image);
 	fputs("\n# 2. Then:\n", f);

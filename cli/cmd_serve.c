@@ -308,8 +308,8 @@ static int build_argv(struct server *s, const struct cli_opts *o, const char *im
 
 /*
  * In the child: keeps the two pipe ends across exec, leaves our process group
- * (a Ctrl-C reaches us, and we stop nbdkit cleanly), and creates the socket
- * with mode 0600 (umask). Only async-signal-safe calls until exec.
+ * (a Ctrl-C reaches us, and we stop nbdkit cleanly), and restricts the modes of
+ * what nbdkit creates. Only async-signal-safe calls until exec.
  */
 __attribute__((noreturn)) static void child_exec(struct server *s, int key_rfd, int status_wfd,
 						 const sigset_t *oldmask)

@@ -11,7 +11,7 @@ packages=(
 	# fuzzing and sanitizers
 	clang libclang-rt-14-dev
 	# peers the tests run against
-	cryptsetup-bin qemu-utils nbdkit libnbd-bin fuse3
+	cryptsetup-bin qemu-utils nbdkit libnbd-bin python3-libnbd fuse3
 	# the dm-crypt guest harness (tests/vm)
 	qemu-system-x86 busybox-static cpio kmod zstd xz-utils
 	# demo and test tools
