@@ -117,8 +117,8 @@ luks_data_size() {
 		length=""
 	else
 		# LUKS2: the first segment of "Data segments".
-		offset=$(sed -n '/^Data segments:/,/^Keyslots:/s/^[[:space:]]*offset: \([0-9]*\) \[bytes\]$/\1/p' <<<"$dump" | head -n 1)
-		length=$(sed -n '/^Data segments:/,/^Keyslots:/s/^[[:space:]]*length: \([0-9]*\) \[bytes\]$/\1/p' <<<"$dump" | head -n 1)
+		offset=$(sed -n '/^Data segments:/,/^Keyslots:/s/^[[:space:]]*offset: \([0-9]*\) \[bytes\]$/\1/p' <<<"$dump" | sed -n 1p)
+		length=$(sed -n '/^Data segments:/,/^Keyslots:/s/^[[:space:]]*length: \([0-9]*\) \[bytes\]$/\1/p' <<<"$dump" | sed -n 1p)
 	fi
 	[ -n "$offset" ] || fail "no data offset in the luksDump of ${header:-$image}"
 	if [ -n "$length" ]; then

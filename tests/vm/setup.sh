@@ -86,7 +86,7 @@ if [ -z "$kver" ]; then
 	# linux-image-amd64 is a metapackage; its dependency names the versioned image.
 	candidates() {
 		{ apt-cache depends linux-image-amd64 2>/dev/null || true; } |
-			sed -n 's/^ *Depends: *\(linux-image-6\.1\.[^ ]*-amd64\)$/\1/p' | head -n 1
+			sed -n 's/^ *Depends: *\(linux-image-6\.1\.[^ ]*-amd64\)$/\1/p' | sed -n 1p
 	}
 	pkg=$(candidates)
 	if [ -z "$pkg" ] && [ "$(id -u)" = 0 ]; then

@@ -28,10 +28,10 @@ for name in "${vm_configs[@]}"; do
 				fail "$name: vmcrypt create --size $plain_bytes ${opts[*]} failed"
 			;;
 		esac
-		# The plaintext fills the data segment exactly, as cryptsetup sees it.
+		# --size is the plaintext size: the data segment, as cryptsetup sees it, has it.
 		bytes=$(luks_data_size "$img" "$hdr")
 		[ "$bytes" = "$plain_bytes" ] ||
-			echo "note: $maker $name: data segment is $bytes bytes (asked for $plain_bytes)"
+			fail "$maker $name: data segment is $bytes bytes, asked for $plain_bytes"
 		make_plain "$img.plain" "$bytes"
 		echo "$img --key-file $key ${hdr:+--header $hdr} --write $img.plain" >>"$jobs"
 		images+=("$img")
