@@ -8,6 +8,7 @@
 #   kver=6.1.0-NN-amd64
 #   kernel=/path/to/vmlinux (or vmlinuz)
 #   initramfs=/path/to/initramfs.cpio
+#   root=/path/to/the/unpacked/package   (for modprobe -d ROOT -S KVER; has lib/modules/KVER)
 # Exit status: 0 ready, 77 something the host lacks (reason on stderr), 1 other failure.
 #
 # Cache folder: $VMC_VM_CACHE, default tests/vm/cache/ (gitignored):
@@ -249,3 +250,4 @@ fi
 echo "kver=$kver"
 echo "kernel=$kernel"
 echo "initramfs=$initramfs"
+echo "root=$kroot"
