@@ -245,6 +245,43 @@ VMC_API int vmc_token_import(struct vmc_image *img, int id, const char *json, in
 VMC_API int vmc_token_export(struct vmc_image *img, int id, char **ret_json);
 VMC_API int vmc_token_remove(struct vmc_image *img, int id);
 
+
+/*
+ * Re-encryption in place (cryptsetup's LUKS2 "reencrypt" metadata, so that a
+ * run stopped at any point can be finished by vmcrypt or by
+ * `cryptsetup reencrypt --resume-only`). Every commit point is crash-safe in
+ * the checksum and journal resilience modes.
+ */
+struct vmc_reencrypt_params {
+	const char *cipher;       /* new data cipher; NULL keeps the current one */
+	uint32_t key_bits;        /* new key size; 0 keeps it (or the cipher's default) */
+	uint32_t sector_size;     /* new sector size; 0 keeps it */
+	const char *resilience;   /* "checksum" (default), "journal" or "none" */
+	const char *hash;         /* checksum hash; default "sha256" */
+	uint64_t hotzone_size;    /* bytes per step; default 64 MiB (capped by the resilience area) */
+	const void *new_pass;     /* the new passphrase; NULL keeps the one that unlocked */
+	size_t new_pass_len;
+	struct vmc_kdf_params kdf; /* for the new keyslot */
+	bool resume_only;          /* fail with -ENOENT unless a re-encryption is unfinished */
+	vmc_progress_fn *progress; /* returning false stops cleanly after the current step */
+	void *userdata;
+	uint64_t stop_after;       /* testing: stop cleanly once this many bytes are done */
+};
+
+/*
+ * Re-keys the image: a new volume key, the whole data segment re-encrypted in
+ * place, and in the end one keyslot holding the new key under the new
+ * passphrase (all keyslots of the old key are destroyed). If a re-encryption
+ * is unfinished (started by vmcrypt or cryptsetup), resumes it instead: pass
+ * must then open both the old and the new key. LUKS1 images are converted to
+ * LUKS2 for the duration and back at the end. Returns 0 when finished,
+ * -ECANCELED when stopped cleanly (resumable), VMC_EPASS, ...
+ */
+VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
+			    const struct vmc_reencrypt_params *p);
+/* True when the image has an unfinished re-encryption. */
+VMC_API bool vmc_image_reencrypt_pending(const struct vmc_image *img);
+
 /* Human-readable name of a negative errno from this library. */
 VMC_API const char *vmc_strerror(int err);
 

@@ -8,7 +8,9 @@
 #include <uuid/uuid.h>
 
 #include "crypto/backend.h"
+#include "crypto/osslmem.h"
 #include "format/backup.h"
+#include "image.h"
 #include "format/convert.h"
 #include "format/create.h"
 #include "format/describe.h"
@@ -20,17 +22,6 @@
 #include "io/partition.h"
 #include "util.h"
 #include "volume/volume.h"
-
-struct vmc_image {
-	struct storage *hdr;  /* header device */
-	struct storage *data; /* data device: == hdr unless the header is detached */
-	struct luks_meta meta;
-	uint8_t *vk; /* secmem, NULL while locked */
-	size_t vk_len;
-	struct volume *vol;
-	bool damaged; /* one LUKS2 header copy is damaged or outdated */
-	bool read_only;
-};
 
 VMC_API void *vmc_secret_alloc(size_t len)
 {
@@ -44,6 +35,7 @@ VMC_API void vmc_secret_free(void *p)
 
 VMC_API int vmc_harden_process(void)
 {
+	(void)osslmem_install(); /* normally done by its constructor; warns if OpenSSL was first */
 	return secmem_harden_process();
 }
 
@@ -196,6 +188,7 @@ VMC_API void vmc_image_free(struct vmc_image *img)
 		return;
 	volume_free(img->vol);
 	secmem_free(img->vk);
+	reenc_keys_clear(&img->keys);
 	luks_meta_clear(&img->meta);
 	if (img->hdr != img->data)
 		storage_free(img->hdr);
@@ -208,14 +201,14 @@ VMC_API int vmc_image_luks_version(const struct vmc_image *img)
 	return img->meta.version;
 }
 
-static const struct luks_segment *data_segment(const struct vmc_image *img)
+const struct luks_segment *image_data_segment(const struct vmc_image *img)
 {
 	return &img->meta.segments[luks_meta_data_segment(&img->meta)];
 }
 
 VMC_API uint64_t vmc_image_size(const struct vmc_image *img)
 {
-	const struct luks_segment *s = data_segment(img);
+	const struct luks_segment *s = image_data_segment(img);
 	uint64_t dev = 0;
 
 	if (img->vol)
@@ -229,12 +222,12 @@ VMC_API uint64_t vmc_image_size(const struct vmc_image *img)
 
 VMC_API uint64_t vmc_image_data_offset(const struct vmc_image *img)
 {
-	return data_segment(img)->offset;
+	return image_data_segment(img)->offset;
 }
 
 VMC_API uint32_t vmc_image_sector_size(const struct vmc_image *img)
 {
-	return data_segment(img)->sector_size;
+	return image_data_segment(img)->sector_size;
 }
 
 VMC_API int vmc_image_dump(struct vmc_image *img, bool json, char **ret_text)
@@ -243,17 +236,11 @@ VMC_API int vmc_image_dump(struct vmc_image *img, bool json, char **ret_text)
 }
 
 /* Takes ownership of vk and sets up plaintext access. */
-static int attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len)
+int image_attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len)
 {
 	uint64_t dev = 0;
 	int r;
 
-	if (img->meta.reencrypt) {
-		secmem_free(vk);
-		log_err("%s: a re-encryption of this image is unfinished; finish it first",
-			storage_path(img->data));
-		return VMC_ENOTSUP;
-	}
 	r = storage_size(img->data, &dev);
 	if (r < 0) {
 		secmem_free(vk);
@@ -265,7 +252,7 @@ static int attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len)
 	img->vk = vk;
 	img->vk_len = vk_len;
 	{
-		const struct luks_segment *seg = data_segment(img);
+		const struct luks_segment *seg = image_data_segment(img);
 		struct volume_spec spec = {
 		    .offset = seg->offset,
 		    .size = seg->size,
@@ -293,10 +280,16 @@ VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pas
 			storage_path(img->hdr), img->meta.requirement);
 		return VMC_ENOTSUP;
 	}
+	if (img->meta.reencrypt) {
+		r = image_unlock_reenc(img, pass, pass_len);
+		if (r == 0 && ret_keyslot)
+			*ret_keyslot = -1;
+		return r;
+	}
 	r = luks_keyslot_open_any(&img->meta, img->hdr, keyslot, pass, pass_len, &vk, &slot);
 	if (r < 0)
 		return r;
-	r = attach_key(img, vk, img->meta.keyslots[slot].key_size);
+	r = image_attach_key(img, vk, img->meta.keyslots[slot].key_size);
 	if (r < 0)
 		return r;
 	log_debug("keyslot %d unlocked", slot);
@@ -403,7 +396,7 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	r = luks_format(img->hdr, img->data, p, pass, pass_len, &img->meta, &vk);
 	if (r < 0)
 		goto fail;
-	r = attach_key(img, vk, secmem_len(vk));
+	r = image_attach_key(img, vk, secmem_len(vk));
 	if (r < 0)
 		goto out;
 	*ret_img = img;
@@ -421,7 +414,7 @@ out:
 
 /* --- keyslots, headers, tokens --- */
 
-static int need_writable(struct vmc_image *img)
+int image_need_writable(struct vmc_image *img)
 {
 	if (img->read_only) {
 		log_err("%s: image was opened read-only", storage_path(img->hdr));
@@ -430,7 +423,7 @@ static int need_writable(struct vmc_image *img)
 	return 0;
 }
 
-static int need_luks2(struct vmc_image *img, const char *what)
+int image_need_luks2(struct vmc_image *img, const char *what)
 {
 	if (img->meta.version != 2) {
 		log_err("%s needs a LUKS2 header", what);
@@ -489,7 +482,7 @@ VMC_API int vmc_keyslot_add(struct vmc_image *img, int keyslot, const void *pass
 	struct kdf_params k;
 	int r;
 
-	if ((r = need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0)
 		return r;
 	if (!img->vk) {
 		log_err("adding a keyslot needs the volume key: unlock the image first");
@@ -497,7 +490,7 @@ VMC_API int vmc_keyslot_add(struct vmc_image *img, int keyslot, const void *pass
 	}
 	if ((r = plan_kdf(img, kdf, &k)) < 0)
 		return r;
-	return luks_keyslot_add(img->hdr, &img->meta, keyslot, &k, pass, pass_len, img->vk,
+	return luks_keyslot_add(img->hdr, &img->meta, keyslot, -1, &k, pass, pass_len, img->vk,
 				img->vk_len, ret_keyslot);
 }
 
@@ -507,7 +500,7 @@ VMC_API int vmc_keyslot_change(struct vmc_image *img, int keyslot, const void *n
 	struct kdf_params k;
 	int r;
 
-	if ((r = need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0)
 		return r;
 	if (!img->vk) {
 		log_err("changing a passphrase needs the volume key: unlock the image first");
@@ -521,7 +514,7 @@ VMC_API int vmc_keyslot_change(struct vmc_image *img, int keyslot, const void *n
 
 VMC_API int vmc_keyslot_kill(struct vmc_image *img, int keyslot)
 {
-	int r = need_writable(img);
+	int r = image_need_writable(img);
 	return r < 0 ? r : luks_keyslot_kill(img->hdr, &img->meta, keyslot);
 }
 
@@ -529,7 +522,8 @@ VMC_API int vmc_keyslot_set_priority(struct vmc_image *img, int keyslot, int pri
 {
 	int r;
 
-	if ((r = need_writable(img)) < 0 || (r = need_luks2(img, "keyslot priority")) < 0)
+	if ((r = image_need_writable(img)) < 0 ||
+	    (r = image_need_luks2(img, "keyslot priority")) < 0)
 		return r;
 	if (vmc_keyslot_state(img, keyslot) != VMC_KEYSLOT_ACTIVE) {
 		log_err("keyslot %d is not active", keyslot);
@@ -545,7 +539,7 @@ VMC_API int vmc_keyslot_set_priority(struct vmc_image *img, int keyslot, int pri
 
 VMC_API int vmc_image_erase(struct vmc_image *img)
 {
-	int r = need_writable(img);
+	int r = image_need_writable(img);
 	return r < 0 ? r : luks_erase(img->hdr, &img->meta);
 }
 
@@ -558,7 +552,8 @@ VMC_API int vmc_image_set_label(struct vmc_image *img, const char *label, const 
 {
 	int r;
 
-	if ((r = need_writable(img)) < 0 || (r = need_luks2(img, "a label or subsystem")) < 0)
+	if ((r = image_need_writable(img)) < 0 ||
+	    (r = image_need_luks2(img, "a label or subsystem")) < 0)
 		return r;
 	if ((label && strlen(label) > 47) || (subsystem && strlen(subsystem) > 47)) {
 		log_err("label and subsystem are at most 47 bytes");
@@ -576,7 +571,7 @@ VMC_API int vmc_image_set_uuid(struct vmc_image *img, const char *uuid)
 	uuid_t u;
 	int r;
 
-	if ((r = need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0)
 		return r;
 	if (uuid)
 		r = uuid_parse(uuid, u);
@@ -595,7 +590,7 @@ VMC_API int vmc_image_repair(struct vmc_image *img, char **ret_report)
 	const char *msg;
 	int r;
 
-	if ((r = need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0)
 		return r;
 	if (img->meta.version == 1) {
 		msg = "LUKS1 header is valid (LUKS1 keeps a single copy): nothing to repair";
@@ -619,7 +614,7 @@ VMC_API int vmc_token_import(struct vmc_image *img, int id, const char *json, in
 {
 	int r;
 
-	if ((r = need_writable(img)) < 0 || (r = need_luks2(img, "tokens")) < 0)
+	if ((r = image_need_writable(img)) < 0 || (r = image_need_luks2(img, "tokens")) < 0)
 		return r;
 	if (id < 0) {
 		id = luks2_json_token_free_id(img->meta.json);
@@ -646,7 +641,7 @@ VMC_API int vmc_token_import(struct vmc_image *img, int id, const char *json, in
 
 VMC_API int vmc_token_export(struct vmc_image *img, int id, char **ret_json)
 {
-	int r = need_luks2(img, "tokens");
+	int r = image_need_luks2(img, "tokens");
 
 	if (r < 0)
 		return r;
@@ -660,7 +655,7 @@ VMC_API int vmc_token_remove(struct vmc_image *img, int id)
 {
 	int r;
 
-	if ((r = need_writable(img)) < 0 || (r = need_luks2(img, "tokens")) < 0)
+	if ((r = image_need_writable(img)) < 0 || (r = image_need_luks2(img, "tokens")) < 0)
 		return r;
 	r = luks2_json_token_remove(img->meta.json, id);
 	if (r == -ENOENT) {
@@ -705,7 +700,7 @@ VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
 	char *journal = NULL;
 	int r;
 
-	if ((r = need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0)
 		return r;
 	if (luks_version != 1 && luks_version != 2) {
 		log_err("convert: --type must be luks1 or luks2");
@@ -726,7 +721,7 @@ VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
 	free(journal);
 	if (r == 0 && img->vk) {
 		uint8_t *vk = secmem_dup(img->vk, img->vk_len);
-		r = vk ? attach_key(img, vk, img->vk_len) : -ENOMEM;
+		r = vk ? image_attach_key(img, vk, img->vk_len) : -ENOMEM;
 	}
 	return r;
 }

@@ -74,7 +74,7 @@ static void describe_luks1(struct text *t, const struct luks_meta *m)
 
 static const char *priority_name(int p)
 {
-	return p == 0 ? "ignored" : p == 2 ? "high" : "normal";
+	return p == 0 ? "ignored" : p == 2 ? "preferred" : "normal";
 }
 
 static void describe_luks2(struct text *t, const struct luks_meta *m)

@@ -256,6 +256,41 @@ static int parse_area(json_object *ks, struct luks_keyslot *k, const char *id, b
 	return 0;
 }
 
+/* The reencrypt keyslot (see docs/REENCRYPT-NOTES.md section 2.1). */
+static int parse_reenc(json_object *ks, struct luks_keyslot *k, const char *id)
+{
+	struct luks_reenc *re = &k->reenc;
+	json_object *area;
+	int64_t v;
+	int r;
+
+	if ((r = parse_area(ks, k, id, false)) < 0)
+		return r;
+	area = get_obj(ks, "area", json_type_object);
+	if (!get_int(ks, "key_size", 1, 1, &v))
+		return bad("keyslot", id, "reencrypt key_size must be 1");
+	if (!copy_str(re->mode, sizeof(re->mode), get_str(ks, "mode")) ||
+	    (strcmp(re->mode, "reencrypt") && strcmp(re->mode, "encrypt") &&
+	     strcmp(re->mode, "decrypt")))
+		return bad("keyslot", id, "reencrypt mode missing or invalid");
+	if (!copy_str(re->direction, sizeof(re->direction), get_str(ks, "direction")) ||
+	    (strcmp(re->direction, "forward") && strcmp(re->direction, "backward")))
+		return bad("keyslot", id, "reencrypt direction missing or invalid");
+	if (!copy_str(re->type, sizeof(re->type), get_str(area, "type")))
+		return bad("keyslot", id, "reencrypt area type missing");
+	if (strstr(re->type, "checksum")) {
+		if (!copy_str(re->hash, sizeof(re->hash), get_str(area, "hash")) ||
+		    !get_int(area, "sector_size", 512, 1 << 20, &v) || !is_power_of_2((uint64_t)v))
+			return bad("keyslot", id, "reencrypt checksum hash or sector_size invalid");
+		re->sector_size = (uint32_t)v;
+	}
+	if (strncmp(re->type, "datashift", 9) == 0) {
+		if (!get_u64(area, "shift_size", &re->shift) || !re->shift || re->shift % 512)
+			return bad("keyslot", id, "reencrypt shift_size invalid");
+	}
+	return 0;
+}
+
 static int parse_keyslot(json_object *ks, struct luks_keyslot *k, const char *id)
 {
 	const char *type = get_str(ks, "type");
@@ -274,7 +309,7 @@ static int parse_keyslot(json_object *ks, struct luks_keyslot *k, const char *id
 	}
 	if (strcmp(type, "reencrypt") == 0) {
 		k->kind = LUKS_KEYSLOT_REENCRYPT;
-		return parse_area(ks, k, id, false);
+		return parse_reenc(ks, k, id);
 	}
 	if (strcmp(type, "luks2") != 0) {
 		k->kind = LUKS_KEYSLOT_UNKNOWN;
@@ -983,4 +1018,114 @@ int luks2_json_token_free_id(const struct luks2_json *j)
 		if (!child(j, "tokens", i))
 			return i;
 	return -ENOSPC;
+}
+
+/* --- re-encryption metadata --- */
+
+int luks2_json_set_reencrypt_keyslot(struct luks2_json *j, int id, const struct luks_keyslot *k)
+{
+	const struct luks_reenc *re = &k->reenc;
+	json_object *ks, *area;
+
+	if (id < 0 || id >= LUKS_MAX_KEYSLOTS || k->kind != LUKS_KEYSLOT_REENCRYPT)
+		return -EINVAL;
+	ks = json_object_new_object();
+	area = json_object_new_object();
+	json_object_object_add(area, "offset", u64_string(k->area_offset));
+	json_object_object_add(area, "size", u64_string(k->area_size));
+	json_object_object_add(area, "type", json_object_new_string(re->type));
+	if (strstr(re->type, "checksum")) {
+		json_object_object_add(area, "hash", json_object_new_string(re->hash));
+		json_object_object_add(area, "sector_size", json_object_new_int64(re->sector_size));
+	}
+	if (strncmp(re->type, "datashift", 9) == 0)
+		json_object_object_add(area, "shift_size", u64_string(re->shift));
+	json_object_object_add(ks, "area", area);
+	json_object_object_add(ks, "type", json_object_new_string("reencrypt"));
+	json_object_object_add(ks, "key_size", json_object_new_int(1));
+	json_object_object_add(ks, "mode", json_object_new_string(re->mode));
+	json_object_object_add(ks, "direction", json_object_new_string(re->direction));
+	json_object_object_add(ks, "priority", json_object_new_int(0));
+	set_child(j->root, "keyslots", id, ks);
+	return 0;
+}
+
+static json_object *segment_object(const struct luks_segment *s)
+{
+	json_object *sg = json_object_new_object();
+
+	json_object_object_add(
+	    sg, "type", json_object_new_string(s->kind == LUKS_SEGMENT_CRYPT ? "crypt" : "linear"));
+	json_object_object_add(sg, "offset", u64_string(s->offset));
+	json_object_object_add(
+	    sg, "size", s->dynamic ? json_object_new_string("dynamic") : u64_string(s->size));
+	if (s->kind == LUKS_SEGMENT_CRYPT) {
+		json_object_object_add(sg, "iv_tweak", u64_string(s->iv_tweak));
+		json_object_object_add(sg, "encryption", json_object_new_string(s->cipher));
+		json_object_object_add(sg, "sector_size", json_object_new_int64(s->sector_size));
+	}
+	if (s->flag[0]) {
+		json_object *flags = json_object_new_array();
+		json_object_array_add(flags, json_object_new_string(s->flag));
+		json_object_object_add(sg, "flags", flags);
+	}
+	return sg;
+}
+
+int luks2_json_set_segments(struct luks2_json *j, const struct luks_segment *segs, int n)
+{
+	json_object *sect = json_object_new_object();
+	char key[12];
+
+	for (int i = 0; i < n; i++) {
+		if (segs[i].kind == LUKS_SEGMENT_UNUSED) {
+			json_object_put(sect);
+			return -EINVAL;
+		}
+		snprintf(key, sizeof(key), "%d", i);
+		json_object_object_add(sect, key, segment_object(&segs[i]));
+	}
+	json_object_object_del(j->root, "segments");
+	json_object_object_add(j->root, "segments", sect);
+	return 0;
+}
+
+int luks2_json_remove_digest(struct luks2_json *j, int id)
+{
+	json_object *sect = get_obj(j->root, "digests", json_type_object);
+	char key[8];
+
+	snprintf(key, sizeof(key), "%d", id);
+	json_object_object_del(sect, key);
+	return 0;
+}
+
+int luks2_json_set_requirement(struct luks2_json *j, const char *name, bool on)
+{
+	json_object *config = get_obj(j->root, "config", json_type_object);
+	json_object *req, *mand;
+
+	if (!config)
+		return -EINVAL;
+	req = get_obj(config, "requirements", json_type_object);
+	if (!req && !on)
+		return 0;
+	if (!req) {
+		req = json_object_new_object();
+		json_object_object_add(config, "requirements", req);
+	}
+	mand = get_obj(req, "mandatory", json_type_array);
+	if (!mand) {
+		mand = json_object_new_array();
+		json_object_object_add(req, "mandatory", mand);
+	}
+	for (size_t i = json_object_array_length(mand); i-- > 0;)
+		if (strcmp(json_object_get_string(json_object_array_get_idx(mand, i)), name) == 0)
+			json_object_array_del_idx(mand, i, 1);
+	if (on)
+		json_object_array_add(mand, json_object_new_string(name));
+	/* An empty requirements object is removed, as cryptsetup does. */
+	if (json_object_array_length(mand) == 0 && json_object_object_length(req) == 1)
+		json_object_object_del(config, "requirements");
+	return 0;
 }

@@ -60,4 +60,13 @@ int luks2_json_token_remove(struct luks2_json *j, int id);
 /* The lowest free token id, or -ENOSPC. */
 int luks2_json_token_free_id(const struct luks2_json *j);
 
+/* Re-encryption metadata (docs/REENCRYPT-NOTES.md). */
+/* Writes a reencrypt keyslot (k->kind LUKS_KEYSLOT_REENCRYPT, area and k->reenc set). */
+int luks2_json_set_reencrypt_keyslot(struct luks2_json *j, int id, const struct luks_keyslot *k);
+/* Replaces the whole segments object by segs[0..n) with ids 0..n-1 (flags kept from s->flag). */
+int luks2_json_set_segments(struct luks2_json *j, const struct luks_segment *segs, int n);
+int luks2_json_remove_digest(struct luks2_json *j, int id);
+/* Adds or removes a mandatory requirement; an empty requirements object is dropped. */
+int luks2_json_set_requirement(struct luks2_json *j, const char *name, bool on);
+
 #endif

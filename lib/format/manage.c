@@ -77,6 +77,43 @@ static uint64_t keyslot_area_len(const struct luks_meta *m, size_t key_size)
 			       : round_up_u64((uint64_t)key_size * STRIPES, 4096);
 }
 
+int luks2_largest_gap(const struct luks_meta *m, uint64_t *ret_off, uint64_t *ret_size)
+{
+	uint64_t start = 2 * m->hdr_size, end = start + m->keyslots_size;
+	uint64_t best_off = 0, best = 0, off = start;
+
+	/* Walk the keyslots area in order of area offsets. */
+	while (off < end) {
+		uint64_t next = end, resume = end;
+		for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
+			const struct luks_keyslot *k = &m->keyslots[i];
+			if (k->kind == LUKS_KEYSLOT_UNUSED || !k->area_size)
+				continue;
+			if (k->area_offset + k->area_size <= off)
+				continue;
+			if (k->area_offset <= off) {
+				next = off;
+				resume = round_up_u64(k->area_offset + k->area_size, 4096);
+				break;
+			}
+			if (k->area_offset < next) {
+				next = k->area_offset;
+				resume = round_up_u64(k->area_offset + k->area_size, 4096);
+			}
+		}
+		if (next - off > best) {
+			best = next - off;
+			best_off = off;
+		}
+		off = resume;
+	}
+	if (best < 4096)
+		return -ENOSPC;
+	*ret_off = best_off;
+	*ret_size = best / 4096 * 4096;
+	return 0;
+}
+
 /* First free LUKS2 area of len bytes in the keyslots area, or -ENOSPC. */
 static int luks2_find_area(const struct luks_meta *m, uint64_t len, uint64_t *ret_off)
 {
@@ -210,13 +247,15 @@ static int check_writable(const struct luks_meta *m)
 	return 0;
 }
 
-int luks_keyslot_add(struct storage *hdr, struct luks_meta *m, int slot,
+int luks_keyslot_add(struct storage *hdr, struct luks_meta *m, int slot, int digest,
 		     const struct kdf_params *kdf, const void *pass, size_t pass_len,
 		     const uint8_t *vk, size_t vk_len, int *ret_slot)
 {
-	int digest = luks_meta_segment_digest(m, luks_meta_data_segment(m));
 	struct luks_keyslot k;
 	int r;
+
+	if (digest < 0)
+		digest = luks_meta_segment_digest(m, luks_meta_data_segment(m));
 
 	if ((r = check_writable(m)) < 0)
 		return r;

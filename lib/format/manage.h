@@ -18,9 +18,10 @@ int luks_wipe_area(struct storage *hdr, uint64_t offset, uint64_t size);
 
 /*
  * Adds a keyslot (slot < 0: the first free one) holding vk behind pass, with
- * planned KDF parameters. Material first, header second. *ret_slot may be NULL.
+ * planned KDF parameters, verified by digest (-1: the data segment's digest).
+ * Material first, header second. *ret_slot may be NULL.
  */
-int luks_keyslot_add(struct storage *hdr, struct luks_meta *m, int slot,
+int luks_keyslot_add(struct storage *hdr, struct luks_meta *m, int slot, int digest,
 		     const struct kdf_params *kdf, const void *pass, size_t pass_len,
 		     const uint8_t *vk, size_t vk_len, int *ret_slot);
 
@@ -38,5 +39,8 @@ int luks_keyslot_kill(struct storage *hdr, struct luks_meta *m, int slot);
 
 /* Removes every passphrase keyslot in one commit, then wipes their areas. */
 int luks_erase(struct storage *hdr, struct luks_meta *m);
+
+/* The largest free stretch of the LUKS2 keyslots area (4 KiB multiples), or -ENOSPC. */
+int luks2_largest_gap(const struct luks_meta *m, uint64_t *ret_off, uint64_t *ret_size);
 
 #endif

@@ -49,6 +49,15 @@ struct luks_keyslot {
 	char area_cipher[LUKS_CIPHER_MAX];
 	size_t area_key_size;
 	int digest; /* index of the digest that verifies this slot's key, or -1 */
+	/* A reencrypt keyslot: what the re-encryption is and how its hotzone is protected. */
+	struct luks_reenc {
+		char mode[16];	    /* "reencrypt", "encrypt", "decrypt" */
+		char direction[16]; /* "forward", "backward" */
+		char type[24];	    /* "checksum", "journal", "none", "datashift", ... */
+		char hash[LUKS_HASH_MAX];
+		uint32_t sector_size; /* checksum block size */
+		uint64_t shift;	      /* datashift bytes */
+	} reenc;
 };
 
 struct luks_digest {

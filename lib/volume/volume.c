@@ -402,6 +402,33 @@ int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
 	return 0;
 }
 
+int volume_crypt(struct volume *vol, uint8_t *buf, size_t len, uint64_t off, bool encrypt)
+{
+	int r;
+
+	if ((r = check_range(vol, len, off)) < 0)
+		return r;
+	while (len > 0) {
+		struct extent *e = extent_at(vol, off);
+		uint64_t in = off - e->plain_off;
+		size_t n = e->len - in < len ? (size_t)(e->len - in) : len;
+		if (in % e->sector_size || n % e->sector_size)
+			return -EINVAL;
+		if ((r = crypt_range(vol, e, buf, buf, n, in, encrypt)) < 0)
+			return r;
+		buf += n;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
+uint64_t volume_phys(struct volume *vol, uint64_t off)
+{
+	struct extent *e = extent_at(vol, off);
+	return e->phys_off + (off - e->plain_off);
+}
+
 /* --- pipelines: a producer thread fills buffers while the caller drains them --- */
 
 struct pipe_buf {

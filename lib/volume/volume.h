@@ -39,6 +39,15 @@ uint64_t volume_size(const struct volume *vol);
 int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off);
 int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off);
 
+/*
+ * En/decrypts in place len bytes of buf holding plaintext offset off (whole
+ * sectors of the stretch it falls in); for the re-encryption engine, which does
+ * its own I/O.
+ */
+int volume_crypt(struct volume *vol, uint8_t *buf, size_t len, uint64_t off, bool encrypt);
+/* Where plaintext offset off is stored in the data device. */
+uint64_t volume_phys(struct volume *vol, uint64_t off);
+
 /* Pipelined streaming between a file descriptor and the volume (see vmc_image_copy_in/out). */
 int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
 		   void *userdata, uint64_t *ret_done);

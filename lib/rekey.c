@@ -1,0 +1,311 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The public re-encryption API: rekey (start or resume), and unlocking mid-way. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "format/convert.h"
+#include "format/create.h"
+#include "format/keyslot.h"
+#include "format/luks2_json.h"
+#include "format/manage.h"
+#include "image.h"
+#include "util.h"
+
+/* A LUKS1 image is re-keyed as LUKS2 and converted back; this label marks it meanwhile. */
+#define LUKS1_MARK "vmcrypt:luks1-rekey"
+
+/* Plaintext access over the regular segments, each with its digest's key. */
+static int attach_reenc(struct vmc_image *img)
+{
+	struct volume_spec specs[VOLUME_MAX_EXTENTS];
+	uint64_t dev = 0;
+	int n = 0, r;
+
+	if ((r = storage_size(img->data, &dev)) < 0)
+		return r;
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
+		const struct luks_segment *s = &img->meta.segments[i];
+		int d;
+		if (s->kind == LUKS_SEGMENT_UNUSED || s->backup)
+			continue;
+		if (n == VOLUME_MAX_EXTENTS)
+			return VMC_ECORRUPT;
+		d = s->kind == LUKS_SEGMENT_CRYPT ? luks_meta_segment_digest(&img->meta, i) : -1;
+		specs[n] = (struct volume_spec){
+		    .offset = s->offset,
+		    .size = s->size,
+		    .dynamic = s->dynamic,
+		    .iv_tweak = s->iv_tweak,
+		    .cipher = d >= 0 ? s->cipher : NULL,
+		    .sector_size = s->sector_size,
+		    .key = d >= 0 ? img->keys.key[d] : NULL,
+		    .key_len = d >= 0 ? img->keys.len[d] : 0,
+		};
+		if (d >= 0 && !specs[n].key)
+			return VMC_EPASS;
+		n++;
+	}
+	volume_free(img->vol);
+	img->vol = NULL;
+	return volume_new(img->data, specs, n, dev, &img->vol);
+}
+
+int image_unlock_reenc(struct vmc_image *img, const void *pass, size_t pass_len)
+{
+	int r;
+
+	reenc_keys_clear(&img->keys);
+	r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys);
+	if (r < 0)
+		return r;
+	if (reenc_needs_recovery(&img->meta)) {
+		struct reenc_plan plan = {.recover_only = true};
+		if (img->read_only) {
+			log_err("%s: an interrupted re-encryption must be recovered first: open it "
+				"for writing (vmcrypt rekey --resume)",
+				storage_path(img->hdr));
+			return VMC_EBUSY;
+		}
+		r = reenc_run(img->hdr, img->data, &img->meta, &img->keys, &plan);
+		if (r < 0 && r != -ECANCELED)
+			return r;
+	}
+	if (!img->meta.reencrypt)
+		return 0;
+	log_info("%s: a re-encryption is unfinished; data is read with the key of each part",
+		 storage_path(img->hdr));
+	return attach_reenc(img);
+}
+
+VMC_API bool vmc_image_reencrypt_pending(const struct vmc_image *img)
+{
+	return img->meta.reencrypt;
+}
+
+static void make_plan(const struct vmc_reencrypt_params *p, struct reenc_plan *plan)
+{
+	memset(plan, 0, sizeof(*plan));
+	plan->resilience = p->resilience;
+	plan->hash = p->hash;
+	plan->hotzone = p->hotzone_size;
+	plan->stop_after = p->stop_after;
+	plan->progress = p->progress;
+	plan->userdata = p->userdata;
+}
+
+/* After the run: plaintext access with what the header now says. */
+static int reattach(struct vmc_image *img)
+{
+	int d;
+
+	if (img->meta.reencrypt)
+		return attach_reenc(img);
+	d = luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta));
+	if (d < 0 || !img->keys.key[d])
+		return 0;
+	{
+		uint8_t *vk = secmem_dup(img->keys.key[d], img->keys.len[d]);
+		if (!vk)
+			return -ENOMEM;
+		return image_attach_key(img, vk, img->keys.len[d]);
+	}
+}
+
+/* Converts a LUKS1-origin image back once its re-encryption is over. */
+static int back_to_luks1(struct vmc_image *img)
+{
+	if (img->meta.version != 2 || img->meta.reencrypt || strcmp(img->meta.label, LUKS1_MARK))
+		return 0;
+	img->meta.label[0] = '\0';
+	return vmc_image_convert(img, 1);
+}
+
+static int resume(struct vmc_image *img, const void *pass, size_t pass_len,
+		  const struct vmc_reencrypt_params *p)
+{
+	struct reenc_plan plan;
+	int r;
+
+	make_plan(p, &plan);
+	reenc_keys_clear(&img->keys);
+	r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys);
+	if (r < 0)
+		return r;
+	volume_free(img->vol);
+	img->vol = NULL;
+	r = reenc_run(img->hdr, img->data, &img->meta, &img->keys, &plan);
+	if (r < 0 && r != -ECANCELED)
+		return r;
+	if (r == 0)
+		r = back_to_luks1(img);
+	else if (reattach(img) == 0)
+		return r;
+	if (r == 0)
+		r = reattach(img);
+	return r;
+}
+
+/* The new layout: the data segment with the new cipher and sector size. */
+static int plan_final(struct vmc_image *img, const struct vmc_reencrypt_params *p,
+		      struct luks_segment *final, size_t *ret_key_len)
+{
+	const struct luks_segment *seg = image_data_segment(img);
+	const struct luks_keyslot *any = NULL;
+	size_t key_len;
+
+	*final = *seg;
+	final->flag[0] = '\0';
+	if (p->cipher)
+		snprintf(final->cipher, sizeof(final->cipher), "%s", p->cipher);
+	if (p->sector_size)
+		final->sector_size = p->sector_size;
+	for (int i = 0; i < LUKS_MAX_KEYSLOTS && !any; i++)
+		if (img->meta.keyslots[i].kind == LUKS_KEYSLOT_LUKS2)
+			any = &img->meta.keyslots[i];
+	key_len = p->key_bits ? p->key_bits / 8
+		  : p->cipher ? (strstr(final->cipher, "-xts-") ? 64 : 32)
+			      : (any ? any->key_size : 64);
+	if ((p->key_bits % 8) || !sector_cipher_supported(final->cipher, key_len)) {
+		log_err("cipher %s with a %zu-bit key is not supported", final->cipher,
+			key_len * 8);
+		return VMC_ENOTSUP;
+	}
+	if (final->sector_size < 512 || final->sector_size > 4096 ||
+	    !is_power_of_2(final->sector_size)) {
+		log_err("sector size must be 512, 1024, 2048 or 4096");
+		return -EINVAL;
+	}
+	if (img->meta.version == 1 && final->sector_size != LUKS_SECTOR) {
+		log_err("a LUKS1 image keeps 512-byte sectors");
+		return -EINVAL;
+	}
+	if (vmc_image_size(img) % final->sector_size) {
+		log_err("the data size is not a multiple of the %u-byte sector size",
+			final->sector_size);
+		return -EINVAL;
+	}
+	*ret_key_len = key_len;
+	return 0;
+}
+
+/* Adds a digest for k_new (no keyslot, no segment yet) and returns its id. */
+static int add_digest(struct vmc_image *img, const uint8_t *k_new, size_t len, const char *hash,
+		      uint32_t iterations)
+{
+	struct luks_digest d;
+	int id = -1, r;
+
+	for (int i = 0; i < LUKS_MAX_DIGESTS && id < 0; i++)
+		if (!img->meta.digests[i].used)
+			id = i;
+	if (id < 0)
+		return -ENOSPC;
+	memset(&d, 0, sizeof(d));
+	r = luks_digest_make(&d, hash, iterations, 32, (size_t)crypto_hash_len(hash), k_new, len);
+	if (r < 0)
+		return r;
+	if ((r = luks2_json_set_digest(img->meta.json, id, &d)) < 0 ||
+	    (r = luks2_json_to_meta(img->meta.json, img->meta.hdr_size, &img->meta)) < 0)
+		return r;
+	return id;
+}
+
+static int start(struct vmc_image *img, const void *pass, size_t pass_len,
+		 const struct vmc_reencrypt_params *p)
+{
+	struct luks_segment prev, final;
+	struct reenc_plan plan;
+	struct kdf_params kdf;
+	const struct vmc_kdf_params *kp = &p->kdf;
+	uint8_t *k_old = NULL, *k_new = NULL;
+	size_t k_new_len;
+	uint32_t digest_iter;
+	const void *np = p->new_pass ? p->new_pass : pass;
+	size_t np_len = p->new_pass ? p->new_pass_len : pass_len;
+	int slot, old_dig, new_dig, r;
+	bool from_luks1 = img->meta.version == 1;
+
+	make_plan(p, &plan);
+	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &k_old, &slot);
+	if (r < 0)
+		return r;
+	if ((r = plan_final(img, p, &final, &k_new_len)) < 0)
+		goto out;
+	if (from_luks1) {
+		/* LUKS1 has no re-encryption metadata: work as LUKS2, convert back at the end. */
+		log_info("converting to LUKS2 for the re-encryption; it is converted back to LUKS1 "
+			 "when done (QEMU cannot open it meanwhile)");
+		if ((r = vmc_image_convert(img, 2)) < 0)
+			goto out;
+		snprintf(img->meta.label, sizeof(img->meta.label), "%s", LUKS1_MARK);
+	}
+	prev = *image_data_segment(img);
+	old_dig = luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta));
+	/* New keyslots: LUKS1-origin images need what LUKS1 can express (PBKDF2, its hash). */
+	r = luks_kdf_plan(from_luks1 ? 1 : 2, from_luks1 ? "pbkdf2" : kp->pbkdf,
+			  img->meta.digests[old_dig].hash, kp->iter_time_ms, kp->force_iterations,
+			  kp->memory_kib, kp->parallel, k_new_len, &kdf, &digest_iter);
+	if (r < 0)
+		goto out;
+	k_new = secmem_alloc(k_new_len);
+	if (!k_new) {
+		r = -ENOMEM;
+		goto out;
+	}
+	if ((r = crypto_random(k_new, k_new_len)) < 0)
+		goto out;
+	new_dig = add_digest(img, k_new, k_new_len, img->meta.digests[old_dig].hash, digest_iter);
+	if (new_dig < 0) {
+		r = new_dig;
+		goto out;
+	}
+	/*
+	 * The new key goes into a keyslot under the new passphrase (the same one when
+	 * none was given). With a new passphrase, the old key gets a keyslot under it
+	 * too: one passphrase then opens both keys, which a resume needs (vmcrypt's or
+	 * cryptsetup's). Both are committed before the re-encryption starts.
+	 */
+	if ((r = luks_keyslot_add(img->hdr, &img->meta, -1, new_dig, &kdf, np, np_len, k_new,
+				  k_new_len, NULL)) < 0)
+		goto out;
+	if (p->new_pass &&
+	    (r = luks_keyslot_add(img->hdr, &img->meta, -1, old_dig, &kdf, np, np_len, k_old,
+				  img->meta.keyslots[slot].key_size, NULL)) < 0)
+		goto out;
+	r = reenc_init(img->hdr, &img->meta, "reencrypt", &prev, old_dig, &final, new_dig, k_old,
+		       img->meta.keyslots[slot].key_size, k_new, k_new_len, &plan);
+	if (r < 0)
+		goto out;
+	r = resume(img, np, np_len, p);
+out:
+	secmem_free(k_old);
+	secmem_free(k_new);
+	return r;
+}
+
+VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
+			    const struct vmc_reencrypt_params *p)
+{
+	static const struct vmc_reencrypt_params defaults;
+	int r;
+
+	if (!p)
+		p = &defaults;
+	if ((r = image_need_writable(img)) < 0)
+		return r;
+	if (img->meta.requirement[0]) {
+		log_err("the header has the unknown mandatory requirement '%s'",
+			img->meta.requirement);
+		return VMC_ENOTSUP;
+	}
+	if (img->meta.reencrypt)
+		return resume(img, pass, pass_len, p);
+	if (p->resume_only) {
+		log_err("%s: there is no unfinished re-encryption to resume",
+			storage_path(img->hdr));
+		return -ENOENT;
+	}
+	return start(img, pass, pass_len, p);
+}
