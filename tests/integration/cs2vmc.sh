@@ -168,6 +168,19 @@ case_detached()
 	expect_exit "$EXIT_NOTLUKS" vmc test-key data --key-file "$PASS"
 }
 
+case_binary_keyfile()
+{
+	local type=$1
+	shift
+	{ head -c 3000 /dev/urandom; printf '\n\0\n'; head -c 5188 /dev/urandom; printf '\n'; } >kf
+	truncate -s 20M img
+	cs luksFormat --batch-mode --type "$type" --key-file kf "$@" img
+	expect_exit 0 vmc test-key img --key-file kf
+	head -c 8191 kf >kf-short
+	expect_exit "$EXIT_PASS" vmc test-key img --key-file kf-short
+	expect_exit 0 vmc test-key img --key-file kf --keyfile-size 8192
+}
+
 run_case "luks2 argon2id sector 4096 (defaults)" case_luks2 "${FAST_ARGON2ID[@]}"
 run_case "luks2 argon2i sector 512" case_luks2 "${FAST_ARGON2I[@]}" --sector-size 512
 run_case "luks2 argon2id sector 512 aes-xts 256-bit" case_luks2 "${FAST_ARGON2ID[@]}" --sector-size 512 --key-size 256
@@ -192,6 +205,8 @@ run_case "luks1 detached header" case_detached luks1 --pbkdf-force-iterations 10
 run_case "luks1 aes-xts-plain64 sha256" case_luks1 --pbkdf-force-iterations 1000 --cipher aes-xts-plain64 --key-size 512
 run_case "luks1 aes-xts-plain64 256-bit sha1" case_luks1 --pbkdf-force-iterations 1000 --cipher aes-xts-plain64 --key-size 256 --hash sha1
 run_case "luks1 aes-cbc-essiv:sha256" case_luks1 --pbkdf-force-iterations 1000 --cipher aes-cbc-essiv:sha256 --key-size 256
+run_case "luks2 binary key file" case_binary_keyfile luks2 "${FAST_ARGON2ID[@]}"
+run_case "luks1 binary key file" case_binary_keyfile luks1 "${FAST_PBKDF2[@]}"
 run_case "luks1 aes-cbc-plain64 sha512" case_luks1 --pbkdf-force-iterations 1000 --cipher aes-cbc-plain64 --key-size 256 --hash sha512
 
 finish

@@ -168,6 +168,20 @@ case_keyfile_range()
 	expect_exit "$EXIT_PASS" vmc test-key img --key-file kf
 }
 
+# A binary key file (NUL bytes, newlines, 8 KiB) is used byte for byte by both.
+case_binary_keyfile()
+{
+	local type=$1
+	shift
+	{ head -c 3000 /dev/urandom; printf '\n\0\n'; head -c 5188 /dev/urandom; printf '\n'; } >kf
+	make_plain plain 1024
+	expect_exit 0 vmc encrypt plain img --type "$type" --key-file kf --batch-mode "$@"
+	expect_exit 0 cs open --test-passphrase --key-file kf img
+	head -c 8191 kf >kf-short
+	expect_exit 2 cs open --test-passphrase --key-file kf-short img
+	expect_exit "$EXIT_PASS" vmc test-key img --key-file kf-short
+}
+
 # vmcrypt create: a blank image. Both readers must agree on its contents.
 case_create()
 {
@@ -188,7 +202,7 @@ case_create()
 UUID=3f6c1a52-7a3e-4c9b-9d0a-5d1e2f3a4b5c
 
 run_case "luks2 defaults (argon2id, sector 4096)" case_encrypt \
-	"version=2 cipher=aes-xts-plain64 sector_size=4096 key_bits=512 keyslot_pbkdf=0:argon2id" \
+	"version=2 cipher=aes-xts-plain64 sector_size=4096 key_bits=512 keyslot_pbkdf=0:argon2id data_offset=16777216" \
 	--type luks2 "${FAST_ARGON2ID[@]}"
 run_case "luks2 argon2i sector 512" case_encrypt "sector_size=512 keyslot_pbkdf=0:argon2i" \
 	--type luks2 "${FAST_ARGON2I[@]}" --sector-size 512
@@ -216,6 +230,11 @@ run_case "luks2 detached header sector 512" case_detached luks2 "${FAST_PBKDF2[@
 run_case "luks2 --volume-key-file" case_volume_key luks2 64 "${FAST_PBKDF2[@]}"
 run_case "luks2 --keyfile-offset/--keyfile-size" case_keyfile_range luks2 "${FAST_PBKDF2[@]}"
 run_case "luks2 create (blank)" case_create luks2 "${FAST_ARGON2ID[@]}"
+run_case "luks2 binary key file" case_binary_keyfile luks2 "${FAST_ARGON2ID[@]}"
+run_case "luks2 pbkdf2 benchmarked (--iter-time 50)" case_encrypt "keyslot_pbkdf=0:pbkdf2" \
+	--type luks2 --pbkdf pbkdf2 --iter-time 50
+run_case "luks2 argon2id benchmarked (--iter-time 50, 64 MiB)" case_encrypt "keyslot_pbkdf=0:argon2id" \
+	--type luks2 --pbkdf argon2id --iter-time 50 --pbkdf-memory 65536 --pbkdf-parallel 2
 
 run_case "luks1 defaults (aes-xts-plain64 sha256)" case_encrypt \
 	"version=1 cipher=aes-xts-plain64 sector_size=512 key_bits=512 hash=sha256 keyslots=0" \
@@ -231,5 +250,7 @@ run_case "luks1 detached header" case_detached luks1 "${FAST_PBKDF2[@]}"
 run_case "luks1 --volume-key-file" case_volume_key luks1 64 "${FAST_PBKDF2[@]}"
 run_case "luks1 --keyfile-offset/--keyfile-size" case_keyfile_range luks1 "${FAST_PBKDF2[@]}"
 run_case "luks1 create (blank)" case_create luks1 "${FAST_PBKDF2[@]}"
+run_case "luks1 binary key file" case_binary_keyfile luks1 "${FAST_PBKDF2[@]}"
+run_case "luks1 benchmarked (--iter-time 50)" case_encrypt "version=1" --type luks1 --iter-time 50
 
 finish
