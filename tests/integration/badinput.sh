@@ -268,9 +268,15 @@ EOF
 	fi
 	# As an unprivileged user, when we can become one: only 0444 and no write access.
 	if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null 2>&1 && id nobody >/dev/null 2>&1; then
-		chmod 0711 "$TMPDIR_TEST" "$here/.."
+		chmod 0711 "$TMPDIR_TEST"
 		chmod 0755 "$here" ro
 		chmod 0644 "$PASS"
+	fi
+	if [ "$(id -u)" != 0 ] || ! command -v setpriv >/dev/null 2>&1 || ! id nobody >/dev/null 2>&1; then
+		echo "note: not root or no setpriv/nobody; the unprivileged part is skipped"
+	elif ! setpriv --reuid=nobody --regid=nogroup --clear-groups test -x "$VMCRYPT" -a -r ro/img; then
+		echo "note: user nobody cannot reach $VMCRYPT or the image; the unprivileged part is skipped"
+	else
 		mkdir -m 0777 out-nobody
 		expect_status 0 ro/img setpriv --reuid=nobody --regid=nogroup --clear-groups \
 			"$VMCRYPT" decrypt ro/img out-nobody/out --key-file "$PASS"
