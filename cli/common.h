@@ -20,6 +20,8 @@ int cmd_encrypt(const struct cli_opts *o, char **args, int nargs);
 int cmd_decrypt(const struct cli_opts *o, char **args, int nargs);
 int cmd_dump(const struct cli_opts *o, char **args, int nargs);
 int cmd_test_key(const struct cli_opts *o, char **args, int nargs);
+int cmd_audit(const struct cli_opts *o, char **args, int nargs);
+int cmd_scan(const struct cli_opts *o, char **args, int nargs);
 
 /* Fills ks from the key file options, for image (named in the prompt). */
 int key_source_init(struct key_source *ks, const struct cli_opts *o, const char *image);

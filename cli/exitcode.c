@@ -20,7 +20,9 @@ int exit_status(int err)
 {
 	size_t i;
 
-	if (err >= 0)
+	if (err > 0)
+		return err;
+	if (err == 0)
 		return EXIT_OK;
 	for (i = 0; i < sizeof(exit_map) / sizeof(exit_map[0]); i++)
 		if (exit_map[i].err == err)
@@ -40,6 +42,8 @@ static const char *const status_help[] = {
     [EXIT_NOTSUP] = "unsupported cipher or feature",
     [EXIT_IO] = "I/O error (also no space, permission denied, read-only)",
     [EXIT_CANCEL] = "cancelled (declined confirmation, Ctrl-C)",
+    [EXIT_AUDIT_FAIL] = "audit: at least one check failed",
+    [EXIT_KEY_FOUND] = "scan: key material found",
 };
 
 void exit_status_print(FILE *f)

@@ -23,6 +23,11 @@ struct opt_def {
 };
 
 static const struct opt_def opt_defs[OPT_COUNT] = {
+    [OPT_ROOT] = {"root", 0, "DIR", "read /proc, /sys, /etc, /var below DIR (a copy of a host)"},
+    [OPT_DOMAIN_XML] = {"domain-xml", 0, "FILE", "also check this libvirt domain XML (repeatable)"},
+    [OPT_IMAGE] = {"image", 0, "IMAGE", "search for the volume key of IMAGE (asks its passphrase)"},
+    [OPT_MAX_BIT_ERRORS] = {"max-bit-errors", 0, "N",
+			    "flipped bits tolerated per AES schedule, 0-64 (default 0)"},
     [OPT_SIZE] = {"size", 0, "SIZE", "size; suffix K, M, G, T (or KiB, MiB, GiB, TiB)"},
     [OPT_TYPE] = {"type", 0, "TYPE", "luks1 or luks2 (default luks2)"},
     [OPT_CIPHER] = {"cipher", 'c', "CIPHER", "cipher (default aes-xts-plain64)"},
@@ -212,6 +217,21 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 	int r = 0;
 
 	switch (id) {
+	case OPT_ROOT:
+		o->root = arg;
+		break;
+	case OPT_DOMAIN_XML:
+		if (o->domain_xml_count == CLI_DOMAIN_XML_MAX)
+			r = usage_error("--domain-xml: at most %d files", CLI_DOMAIN_XML_MAX);
+		else
+			o->domain_xml[o->domain_xml_count++] = arg;
+		break;
+	case OPT_IMAGE:
+		o->image = arg;
+		break;
+	case OPT_MAX_BIT_ERRORS:
+		r = opt_u32(id, arg, 0, 64, &o->max_bit_errors);
+		break;
 	case OPT_SIZE:
 		r = opt_size(id, arg, 1, UINT64_MAX, &o->size);
 		o->size_set = true;

@@ -45,6 +45,10 @@ enum opt_id {
 	OPT_READ_ONLY,
 	OPT_ALLOW_DISCARDS,
 	OPT_FOREGROUND,
+	OPT_ROOT,
+	OPT_DOMAIN_XML,
+	OPT_IMAGE,
+	OPT_MAX_BIT_ERRORS,
 	OPT_COUNT,
 };
 
@@ -75,6 +79,11 @@ struct verb {
 	const struct verb_opt *opts; /* terminated by OPT_END */
 };
 
+/* max_args of a verb whose last argument repeats (args describes it once). */
+#define VERB_ARGS_ANY 0x7fffffff
+/* --domain-xml may be given this many times. */
+#define CLI_DOMAIN_XML_MAX 64
+
 /* Parsed options of one verb invocation. */
 struct cli_opts {
 	struct vmc_format_params
@@ -99,6 +108,11 @@ struct cli_opts {
 	bool read_only;
 	bool allow_discards;
 	bool foreground;
+	const char *root;	   /* audit: read /proc, /sys, /etc, /var below DIR */
+	const char *domain_xml[CLI_DOMAIN_XML_MAX + 1]; /* audit: NULL-terminated */
+	size_t domain_xml_count;
+	const char *image;	 /* scan: the image whose volume key to look for */
+	uint32_t max_bit_errors; /* scan: flipped bits tolerated per AES schedule */
 };
 
 /*

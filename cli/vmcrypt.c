@@ -141,7 +141,7 @@ static const struct verb_opt test_key_opts[] = {
 };
 
 static const struct verb_opt serve_opts[] = {
-    {OPT_SOCKET, "listen on the Unix socket PATH (default: in a private directory)"},
+    {OPT_SOCKET, "listen on the Unix socket PATH (default: a private one)"},
     {OPT_PORT, NULL},
     {OPT_READ_ONLY, "serve the image read-only"},
     {OPT_ALLOW_DISCARDS, NULL},
@@ -274,8 +274,8 @@ static const struct verb verbs[] = {
 	.summary = "serve the plaintext over NBD (nbdkit) to QEMU or libvirt",
 	.description =
 	    "Asks the passphrase and runs nbdkit with the vmcrypt plugin in the foreground, on a "
-	    "Unix socket (default $XDG_RUNTIME_DIR/vmcrypt/NAME.sock, mode 0600) or on a TCP port "
-	    "of 127.0.0.1, which any local user can reach. Prints the QEMU -blockdev/-drive "
+	    "Unix socket (default $XDG_RUNTIME_DIR/vmcrypt/NAME.sock, in a directory only you can "
+	    "enter) or on a TCP port of 127.0.0.1, which any local user can reach. Prints the QEMU -blockdev/-drive "
 	    "arguments and a libvirt <disk> element. Ctrl-C or SIGTERM stops it after the image "
 	    "is flushed. Discards are refused unless --allow-discards; they are then written as "
 	    "encrypted zeros and free no space.",

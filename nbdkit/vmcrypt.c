@@ -21,6 +21,7 @@
 #define KEYFILE_MAX   (8u * 1024 * 1024) /* key file bytes, as cryptsetup */
 #define ZERO_CHUNK    (1024u * 1024)	 /* bytes of zeros written per call */
 #define PREFERRED_MIN 4096u
+#define REQUEST_MAX   (32u * 1024 * 1024) /* nbdkit refuses requests above 64 MiB */
 
 static char *image_path;  /* file=, absolute */
 static char *header_path; /* header=, absolute, or NULL */
@@ -414,7 +415,7 @@ static int plugin_block_size(void *handle, uint32_t *minimum, uint32_t *preferre
 	(void)handle;
 	*minimum = sector;
 	*preferred = sector > PREFERRED_MIN ? sector : PREFERRED_MIN;
-	*maximum = 0xffffffff;
+	*maximum = REQUEST_MAX;
 	return 0;
 }
 

@@ -1,0 +1,94 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# vmcrypt audit and vmcrypt scan from the command line: exit statuses 0/10/11, options, --json.
+# Uses the interop tests' shared functions.sh (VMCRYPT, run_case, finish).
+FIXTURES=$(cd "$(dirname "$0")" && pwd)/fixtures
+. "$(dirname "$0")/../integration/functions.sh"
+
+status()
+{
+	local rc=0
+	"$@" >out 2>err || rc=$?
+	echo "$rc"
+}
+
+case_audit_status()
+{
+	[ "$(status "$VMCRYPT" audit --root "$FIXTURES/pass/root")" = 0 ]
+	grep -q '^Summary: .* 0 FAIL' out
+	[ "$(status "$VMCRYPT" audit --root "$FIXTURES/warn/root")" = 0 ]
+	grep -q '^\[WARN\] swap: /dev/dm-1$' out
+	[ "$(status "$VMCRYPT" audit --root "$FIXTURES/fail/root")" = 10 ]
+	grep -q '^\[FAIL\] hibernation$' out
+	grep -q '^       fix: ' out
+}
+
+case_audit_json()
+{
+	[ "$(status "$VMCRYPT" audit --json --root "$FIXTURES/fail/root")" = 10 ]
+	"$PYTHON" - out <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["worst"] == "FAIL", d["worst"]
+ids = {r["check"] for r in d["results"]}
+for want in ("swap", "hibernation", "core-pattern", "init-on-free", "ksm", "domain-disk",
+             "qemu-dump-guest-core", "virtualbox", "xen"):
+    assert want in ids, want
+assert all(r["fix"] for r in d["results"] if r["status"] in ("WARN", "FAIL"))
+PY
+}
+
+case_audit_domain_xml()
+{
+	[ "$(status "$VMCRYPT" audit --root "$FIXTURES/warn2/root" \
+		--domain-xml "$FIXTURES/warn2/domain-tenant.xml")" = 0 ]
+	grep -q '^\[WARN\] domain-balloon: domain tenant' out
+	[ "$(status "$VMCRYPT" audit --domain-xml missing.xml)" = "$EXIT_NOTLUKS" ]
+	[ "$(status "$VMCRYPT" audit stray-argument)" = "$EXIT_USAGE" ]
+}
+
+# An image, its volume key planted in an otherwise random dump.
+make_dump()
+{
+	"$VMCRYPT" create img --type luks1 --size 1M "${FAST_PBKDF2[@]}" --key-file "$PASS" -q
+	"$VMCRYPT" dump img --dump-volume-key --key-file "$PASS" -q | sed -n 's/^Volume key: //p' >vk.hex
+	[ "$(wc -c <vk.hex)" = 129 ]
+	head -c 3000000 /dev/urandom >dump
+	head -c 777777 /dev/urandom >clean
+	xxd -r -p vk.hex | dd of=dump bs=1 seek=1234567 conv=notrunc status=none
+}
+
+case_scan_known()
+{
+	make_dump
+	[ "$(status "$VMCRYPT" scan --image img --key-file "$PASS" dump clean)" = 11 ]
+	grep -q '^dump: offset 1234567 (0x12d687): the volume key (512 bits) of img$' out
+	grep -q '^The volume key of img is in dump\.$' out
+	grep -q '^No trace of the volume key of img in clean\.$' out
+	[ "$(status "$VMCRYPT" scan --image img --key-file "$PASS" clean)" = 0 ]
+	[ "$(status "$VMCRYPT" scan --json --image img --key-file "$PASS" dump)" = 11 ]
+	"$PYTHON" -c 'import json,sys; d=json.load(open("out")); assert d["files"][0]["volume_key"]=="complete"; assert d["findings"][0]["offset"]==1234567'
+	[ "$(status "$VMCRYPT" scan --image img --key-file "$WRONG" dump)" = "$EXIT_PASS" ]
+}
+
+case_scan_any()
+{
+	make_dump
+	[ "$(status "$VMCRYPT" scan --max-bit-errors 2 dump)" = 0 ]
+	grep -q '0 findings' out
+	[ "$(status "$VMCRYPT" scan --header img dump)" = 0 ]
+	grep -q 'none of the keys found is its volume key' out
+	[ "$(status "$VMCRYPT" scan --max-bit-errors 65 dump)" = "$EXIT_USAGE" ]
+	[ "$(status "$VMCRYPT" scan --key-file "$PASS" dump)" = "$EXIT_USAGE" ]
+	[ "$(status "$VMCRYPT" scan --image img --key-file "$PASS" --max-bit-errors 1 dump)" = "$EXIT_USAGE" ]
+	[ "$(status "$VMCRYPT" scan)" = "$EXIT_USAGE" ]
+	[ "$(status "$VMCRYPT" scan missing)" = "$EXIT_NOTLUKS" ]
+}
+
+requires xxd
+run_case audit-status case_audit_status
+run_case audit-json case_audit_json
+run_case audit-domain-xml case_audit_domain_xml
+run_case scan-known case_scan_known
+run_case scan-any case_scan_any
+finish
