@@ -111,7 +111,7 @@ fill() # IMG PASSFILE PLAIN [HDR]
 name=qemu-luks1-aes128-xts-plain64
 printf '%s' 'qemu fixture passphrase' >pass
 plaintext "$name" plain
-for try in 1 2 3 4 5 6 7 8; do
+for try in $(seq 1 30); do
 	rm -f img
 	qemu-img convert -f raw -O luks --object secret,id=sec0,file=pass \
 		-o key-secret=sec0,iter-time=10,cipher-alg=aes-128,cipher-mode=xts,ivgen-alg=plain64 \

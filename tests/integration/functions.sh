@@ -302,18 +302,20 @@ cs_volume_key()
 }
 
 # qemu_luks_create RAW IMG KEYFILE [OPTS]: qemu-img convert -O luks, retried
-# because its PBKDF benchmark sometimes fails ("Unable to get accurate CPU usage").
+# because its PBKDF benchmark sometimes fails ("Unable to get accurate CPU usage":
+# its first timing round can measure 0 ms of thread CPU time, more often on a busy
+# machine). A failed try costs milliseconds, so try many times.
 qemu_luks_create()
 {
 	local raw=$1 img=$2 key=$3 opts=${4:-} i
-	for i in 1 2 3 4 5 6; do
+	for i in $(seq 1 30); do
 		rm -f "$img"
 		if qemu-img convert -f raw -O luks --object "secret,id=sec0,file=$key" \
 			-o "key-secret=sec0,iter-time=10${opts:+,$opts}" "$raw" "$img" 2>qemu.err; then
 			return 0
 		fi
 		grep -q 'accurate CPU usage' qemu.err || break
-		echo "qemu-img benchmark failed (try $i), retrying" >&2
+		[ "$i" -gt 1 ] || echo "qemu-img's PBKDF benchmark failed; retrying" >&2
 	done
 	cat qemu.err >&2
 	fail "qemu-img convert -O luks $opts failed"
