@@ -279,6 +279,28 @@ struct vmc_reencrypt_params {
  */
 VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 			    const struct vmc_reencrypt_params *p);
+/*
+ * Encrypts the plain image at path in place into LUKS2 (format options as for
+ * vmc_image_create; fp->data_size is ignored). Either fp->header names a new
+ * detached header file and the data stays where it is, or reduce_size > 0
+ * bytes at the end of the image are given up: the data moves up by
+ * reduce_size / 2 to make room for the header (the last reduce_size bytes must
+ * be free: a file system found there must have been shrunk, else they must be
+ * zero, unless force). Resumable like a rekey (vmc_image_rekey resumes it).
+ * On success *ret_img (may be NULL) is the unlocked image.
+ */
+VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_params *fp,
+				 uint64_t reduce_size, bool force, const void *pass,
+				 size_t pass_len, const struct vmc_reencrypt_params *p,
+				 struct vmc_image **ret_img);
+/*
+ * Decrypts the image in place: its data becomes plain (LUKS2 with a detached
+ * header and the data at offset 0, the header file is then of no further use).
+ * Resumable like a rekey.
+ */
+VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t pass_len,
+				 const struct vmc_reencrypt_params *p);
+
 /* True when the image has an unfinished re-encryption. */
 VMC_API bool vmc_image_reencrypt_pending(const struct vmc_image *img);
 

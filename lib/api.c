@@ -164,6 +164,11 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	if (r < 0)
 		goto out;
 	r = load_meta(img->hdr, &img->meta, &img->damaged);
+	if (img->hdr == img->data) {
+		int j = inplace_recover(img->data, r == 0);
+		if (j < 0 && r == 0)
+			r = j;
+	}
 	if (r < 0)
 		goto out;
 	if (luks_meta_data_segment(&img->meta) < 0) {
@@ -393,7 +398,7 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	}
 	if ((r = storage_lock(img->data, true)) < 0)
 		goto fail;
-	r = luks_format(img->hdr, img->data, p, pass, pass_len, &img->meta, &vk);
+	r = luks_format(img->hdr, img->data, p, NULL, pass, pass_len, &img->meta, &vk);
 	if (r < 0)
 		goto fail;
 	r = image_attach_key(img, vk, secmem_len(vk));

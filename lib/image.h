@@ -35,4 +35,11 @@ int image_need_luks2(struct vmc_image *img, const char *what);
 /* The data segment (first regular crypt segment). */
 const struct luks_segment *image_data_segment(const struct vmc_image *img);
 
+/*
+ * An in-place encryption with a data shift keeps the start of the image in
+ * PATH.vmcrypt-encrypt until its header is written. With header_ok the journal
+ * is stale and removed; otherwise the start of the image is restored from it.
+ */
+int inplace_recover(struct storage *st, bool header_ok);
+
 #endif

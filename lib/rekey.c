@@ -102,6 +102,8 @@ static int reattach(struct vmc_image *img)
 
 	if (img->meta.reencrypt)
 		return attach_reenc(img);
+	if (luks_meta_data_segment(&img->meta) < 0)
+		return 0; /* decrypted: nothing left to open */
 	d = luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta));
 	if (d < 0 || !img->keys.key[d])
 		return 0;
@@ -274,8 +276,21 @@ static int start(struct vmc_image *img, const void *pass, size_t pass_len,
 	    (r = luks_keyslot_add(img->hdr, &img->meta, -1, old_dig, &kdf, np, np_len, k_old,
 				  img->meta.keyslots[slot].key_size, NULL)) < 0)
 		goto out;
-	r = reenc_init(img->hdr, &img->meta, "reencrypt", &prev, old_dig, &final, new_dig, k_old,
-		       img->meta.keyslots[slot].key_size, k_new, k_new_len, &plan);
+	{
+		struct reenc_start st = {
+		    .mode = "reencrypt",
+		    .prev = &prev,
+		    .final = &final,
+		    .old_digest = old_dig,
+		    .new_digest = new_dig,
+		    .size = vmc_image_size(img),
+		    .k_old = k_old,
+		    .k_old_len = img->meta.keyslots[slot].key_size,
+		    .k_new = k_new,
+		    .k_new_len = k_new_len,
+		};
+		r = reenc_init(img->hdr, &img->meta, &st, &plan);
+	}
 	if (r < 0)
 		goto out;
 	r = resume(img, np, np_len, p);

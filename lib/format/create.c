@@ -105,7 +105,8 @@ static int plan_kdf(const struct vmc_format_params *p, struct format_plan *plan)
 			     plan->key_len, &plan->kdf, &plan->digest_iterations);
 }
 
-static int plan_format(const struct vmc_format_params *p, struct format_plan *plan)
+static int plan_format(const struct vmc_format_params *p, const struct format_hook *hook,
+		       struct format_plan *plan)
 {
 	bool xts;
 	int r;
@@ -169,8 +170,9 @@ static int plan_format(const struct vmc_format_params *p, struct format_plan *pl
 			log_err("metadata size must be a power of two from 16 KiB to 4 MiB");
 			return -EINVAL;
 		}
-		plan->keyslots_size = p->keyslots_size
-					  ? p->keyslots_size
+		plan->keyslots_size = p->keyslots_size ? p->keyslots_size
+				      : hook && hook->data_offset > 2 * plan->hdr_size
+					  ? (hook->data_offset - 2 * plan->hdr_size) / 4096 * 4096
 					  : LUKS2_DATA_OFFSET_DEFAULT - 2 * plan->hdr_size;
 		if (plan->keyslots_size % 4096 || plan->keyslots_size > (128ull << 20) ||
 		    plan->keyslots_size < round_up_u64(plan->key_len * DEFAULT_STRIPES, 4096)) {
@@ -180,6 +182,15 @@ static int plan_format(const struct vmc_format_params *p, struct format_plan *pl
 		}
 		plan->data_offset =
 		    p->header ? 0 : round_up_u64(2 * plan->hdr_size + plan->keyslots_size, MIB);
+		if (hook && hook->data_offset && !p->header) {
+			if (hook->data_offset < 2 * plan->hdr_size + plan->keyslots_size) {
+				log_err(
+				    "the header needs %llu bytes before the data",
+				    (unsigned long long)(2 * plan->hdr_size + plan->keyslots_size));
+				return -ENOSPC;
+			}
+			plan->data_offset = hook->data_offset;
+		}
 		plan->keyslot = p->keyslot > 0 ? p->keyslot : 0;
 		if (plan->keyslot >= LUKS_MAX_KEYSLOTS) {
 			log_err("LUKS2 has keyslots 0 to 31");
@@ -283,8 +294,8 @@ static int format_luks1(const struct format_plan *plan, const struct vmc_format_
 }
 
 static int format_luks2(const struct format_plan *plan, const struct vmc_format_params *p,
-			struct storage *hdr, const uint8_t *vk, const void *pass, size_t pass_len,
-			struct luks_meta *m)
+			const struct format_hook *hook, struct storage *hdr, const uint8_t *vk,
+			const void *pass, size_t pass_len, struct luks_meta *m)
 {
 	struct luks_keyslot *k;
 	struct luks_digest *d;
@@ -331,11 +342,18 @@ static int format_luks2(const struct format_plan *plan, const struct vmc_format_
 	r = luks2_json_to_meta(m->json, m->hdr_size, m);
 	if (r < 0)
 		return r;
+	if (hook && hook->prepare) {
+		/* The first header write already carries what the caller adds (re-encryption). */
+		if ((r = hook->prepare(m, vk, plan->key_len, hook->ctx)) < 0 ||
+		    (r = luks2_json_to_meta(m->json, m->hdr_size, m)) < 0)
+			return r;
+	}
 	return luks2_hdr_store(hdr, m);
 }
 
 int luks_format(struct storage *hdr, struct storage *data, const struct vmc_format_params *p,
-		const void *pass, size_t pass_len, struct luks_meta *m, uint8_t **ret_vk)
+		const struct format_hook *hook, const void *pass, size_t pass_len,
+		struct luks_meta *m, uint8_t **ret_vk)
 {
 	struct format_plan plan;
 	uint8_t *vk = NULL;
@@ -343,7 +361,7 @@ int luks_format(struct storage *hdr, struct storage *data, const struct vmc_form
 	int r;
 
 	memset(m, 0, sizeof(*m));
-	r = plan_format(p, &plan);
+	r = plan_format(p, hook, &plan);
 	if (r < 0)
 		return r;
 	vk = secmem_alloc(plan.key_len);
@@ -364,15 +382,18 @@ int luks_format(struct storage *hdr, struct storage *data, const struct vmc_form
 		r = -EFBIG;
 		goto out;
 	}
-	if (p->header) {
-		if ((r = storage_truncate(hdr, hdr_end)) < 0 ||
-		    (r = storage_truncate(data, p->data_size)) < 0)
-			goto out;
-	} else if ((r = storage_truncate(data, data_end)) < 0) {
+	if (p->header && (r = storage_truncate(hdr, hdr_end)) < 0)
+		goto out;
+	/* In-place encryption keeps the data file as it is. */
+	if (!(hook && hook->keep_size) &&
+	    (r = storage_truncate(data, p->header ? p->data_size : data_end)) < 0)
+		goto out;
+	if (hook && hook->prepare && plan.version != 2) {
+		r = VMC_ENOTSUP;
 		goto out;
 	}
 	r = plan.version == 1 ? format_luks1(&plan, p, hdr, vk, pass, pass_len, m)
-			      : format_luks2(&plan, p, hdr, vk, pass, pass_len, m);
+			      : format_luks2(&plan, p, hook, hdr, vk, pass, pass_len, m);
 	if (r < 0)
 		goto out;
 	*ret_vk = vk;

@@ -14,8 +14,18 @@
  * storage unless the header is detached. On success m describes the new header
  * and *ret_vk (secmem) holds the volume key.
  */
+/* What an in-place encryption changes in a format (NULL: a plain new image). */
+struct format_hook {
+	/* Called on the LUKS2 model before the first header write; may edit m->json. */
+	int (*prepare)(struct luks_meta *m, const uint8_t *vk, size_t vk_len, void *ctx);
+	void *ctx;
+	uint64_t data_offset; /* the data starts here (header inside); 0: the default */
+	bool keep_size;	      /* never resize the data file */
+};
+
 int luks_format(struct storage *hdr, struct storage *data, const struct vmc_format_params *p,
-		const void *pass, size_t pass_len, struct luks_meta *m, uint8_t **ret_vk);
+		const struct format_hook *hook, const void *pass, size_t pass_len,
+		struct luks_meta *m, uint8_t **ret_vk);
 
 /*
  * Resolves KDF parameters for a new keyslot of key_len bytes: the named PBKDF

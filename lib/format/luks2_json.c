@@ -518,16 +518,24 @@ static int check_layout(struct luks_meta *m, uint64_t hdr_size)
 			}
 		}
 	}
-	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
-		const struct luks_segment *s = &m->segments[i];
-		if (s->kind == LUKS_SEGMENT_UNUSED || s->backup)
-			continue;
-		/* A detached header has data at offset 0 of another file: only its own areas
-		 * matter. */
-		if (s->offset && s->offset < ks_end) {
+	{
+		/*
+		 * The metadata must end before the lowest regular segment. A lowest
+		 * offset of 0 means a detached header: the data is in another file.
+		 */
+		uint64_t lowest = UINT64_MAX;
+		int at = -1;
+		for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
+			const struct luks_segment *s = &m->segments[i];
+			if (s->kind != LUKS_SEGMENT_UNUSED && !s->backup && s->offset < lowest) {
+				lowest = s->offset;
+				at = i;
+			}
+		}
+		if (at >= 0 && lowest && lowest < ks_end) {
 			log_err("LUKS2 header: segment %d: offset %" PRIu64
 				" overlaps the metadata or keyslots area",
-				i, s->offset);
+				at, lowest);
 			return VMC_ECORRUPT;
 		}
 	}

@@ -115,7 +115,7 @@ int luks2_largest_gap(const struct luks_meta *m, uint64_t *ret_off, uint64_t *re
 }
 
 /* First free LUKS2 area of len bytes in the keyslots area, or -ENOSPC. */
-static int luks2_find_area(const struct luks_meta *m, uint64_t len, uint64_t *ret_off)
+int luks2_find_area(const struct luks_meta *m, uint64_t len, uint64_t *ret_off)
 {
 	uint64_t start = 2 * m->hdr_size, end = start + m->keyslots_size, off = start;
 	bool moved = true;

@@ -40,6 +40,8 @@ int luks_keyslot_kill(struct storage *hdr, struct luks_meta *m, int slot);
 /* Removes every passphrase keyslot in one commit, then wipes their areas. */
 int luks_erase(struct storage *hdr, struct luks_meta *m);
 
+/* The first free LUKS2 keyslot area of len bytes, or -ENOSPC. */
+int luks2_find_area(const struct luks_meta *m, uint64_t len, uint64_t *ret_off);
 /* The largest free stretch of the LUKS2 keyslots area (4 KiB multiples), or -ENOSPC. */
 int luks2_largest_gap(const struct luks_meta *m, uint64_t *ret_off, uint64_t *ret_size);
 

@@ -23,6 +23,11 @@ int luks_meta_data_segment(const struct luks_meta *m)
 	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++)
 		if (m->segments[i].kind == LUKS_SEGMENT_CRYPT && !m->segments[i].backup)
 			return i;
+	/* An encryption that has not converted anything yet: the layout it heads for. */
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++)
+		if (m->segments[i].kind == LUKS_SEGMENT_CRYPT &&
+		    strcmp(m->segments[i].flag, "backup-final") == 0)
+			return i;
 	return -1;
 }
 

@@ -49,7 +49,8 @@ struct reenc {
 	bool backward;	/* the converted part grows from the end */
 	bool to_linear; /* decrypt: the new layout is plaintext */
 	bool from_linear;
-	struct luks_segment prev, final;
+	struct luks_segment prev, final, moved;
+	bool has_moved;	      /* encryption with a data shift: logical [0, moved.size) sits there */
 	int dig_old, dig_new; /* -1 where the layout is linear */
 	const uint8_t *k_old, *k_new;
 	size_t k_old_len, k_new_len;
@@ -301,10 +302,11 @@ static struct luks_segment backup(const struct luks_segment *tmpl, const char *f
 }
 
 /*
- * Writes the state where logical [0, done) (forward) or [done, size) (backward)
- * has the new layout, with [hot, hot + hot_len) in flight when hot_len > 0.
+ * Sets (in the JSON tree) the state where logical [0, done) (forward) or
+ * [done, size) (backward) has the new layout, with [hot, hot + hot_len) in
+ * flight when hot_len > 0.
  */
-static int commit_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t hot_len)
+static int layout_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t hot_len)
 {
 	struct luks_segment segs[8];
 	bool is_new[8];
@@ -316,7 +318,20 @@ static int commit_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t 
 		segs[n] = (seg);            \
 		is_new[n++] = (new_layout); \
 	} while (0)
-	if (!re->backward) {
+	if (re->has_moved) {
+		/* [moved 0..S) [plaintext S..a) [hot] [new b..end): backward, data shifted. */
+		uint64_t S = re->moved.size, a = hot_len ? hot : done,
+			 b = hot_len ? hot + hot_len : done;
+		if (a >= S)
+			ADD(piece(&re->moved, 0, S, NULL), false);
+		if (a > S)
+			ADD(piece(&re->prev, S, a - S, NULL), false);
+		if (hot_len)
+			ADD(piece(&re->final, hot, hot_len, FLAG_HOT), true);
+		if (b < re->size)
+			ADD(piece(&re->final, b, !hot_len && b == 0 ? 0 : re->size - b, NULL),
+			    true);
+	} else if (!re->backward) {
 		/* [new 0..a) [hot] [old b..end) */
 		uint64_t a = hot_len ? hot : done, b = hot_len ? hot + hot_len : done;
 		if (a > 0)
@@ -337,6 +352,8 @@ static int commit_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t 
 	}
 	ADD(backup(&re->prev, FLAG_PREV), false);
 	ADD(backup(&re->final, FLAG_FINAL), true);
+	if (re->has_moved)
+		ADD(backup(&re->moved, FLAG_MOVED), false);
 #undef ADD
 	for (int i = 0; i < n; i++) {
 		if (segs[i].kind != LUKS_SEGMENT_CRYPT)
@@ -364,7 +381,14 @@ static int commit_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t 
 				return r;
 		}
 	}
-	return luks_meta_commit(re->hdr, re->m);
+	return 0;
+}
+
+/* Writes that state: a commit point. */
+static int commit_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t hot_len)
+{
+	int r = layout_state(re, done, hot, hot_len);
+	return r < 0 ? r : luks_meta_commit(re->hdr, re->m);
 }
 
 /* --- loading a state --- */
@@ -414,15 +438,23 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 		return VMC_ECORRUPT;
 	}
 	rk = &m->keyslots[re->ks].reenc;
-	if (backup_segment(m, FLAG_MOVED) >= 0 || strncmp(rk->type, "datashift", 9) == 0) {
-		log_err(
-		    "re-encryption with a data shift is not supported by this version; finish it "
-		    "with cryptsetup reencrypt --resume-only");
-		return VMC_ENOTSUP;
-	}
 	re->backward = strcmp(rk->direction, "backward") == 0;
 	re->prev = m->segments[prev];
 	re->final = m->segments[final];
+	if (backup_segment(m, FLAG_MOVED) >= 0) {
+		re->moved = m->segments[backup_segment(m, FLAG_MOVED)];
+		re->has_moved = true;
+	}
+	/* Supported data shift: encryption moving the data up (backward, moved first chunk). */
+	if ((strncmp(rk->type, "datashift", 9) == 0 || re->has_moved) &&
+	    !(strcmp(rk->type, "datashift") == 0 && re->has_moved && re->backward &&
+	      strcmp(rk->mode, "encrypt") == 0 && re->moved.kind == LUKS_SEGMENT_LINEAR &&
+	      !re->moved.dynamic && re->moved.size == rk->shift &&
+	      re->final.offset == re->prev.offset + rk->shift && !re->prev.dynamic)) {
+		log_err("this kind of re-encryption with a data shift is not supported by this "
+			"version; finish it with cryptsetup reencrypt --resume-only");
+		return VMC_ENOTSUP;
+	}
 	re->from_linear = re->prev.kind != LUKS_SEGMENT_CRYPT;
 	re->to_linear = re->final.kind != LUKS_SEGMENT_CRYPT;
 	re->dig_old = re->from_linear ? -1 : luks_meta_segment_digest(m, prev);
@@ -441,7 +473,7 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 		if ((re->dig_old >= 0 && !re->k_old) || (re->dig_new >= 0 && !re->k_new))
 			return VMC_EPASS;
 	}
-	if (re->prev.offset != re->final.offset) {
+	if (re->prev.offset != re->final.offset && !re->has_moved) {
 		log_err("re-encryption that moves the data is not supported by this version");
 		return VMC_ENOTSUP;
 	}
@@ -457,7 +489,7 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 		return VMC_ECORRUPT;
 	/* The logical size: what fits whole sectors of both layouts. */
 	re->size = (dev - re->final.offset) / re->align * re->align;
-	if (!re->prev.dynamic && re->prev.size < re->size)
+	if (!re->prev.dynamic && (re->prev.size < re->size || re->has_moved))
 		re->size = re->prev.size;
 	if (!keys)
 		return 0;
@@ -512,6 +544,14 @@ static int progress_of(const struct reenc *re, uint64_t *ret_done, uint64_t *ret
 		*ret_hot = off;
 		*ret_hot_len = regs[hot]->dynamic ? re->size - off : regs[hot]->size;
 		*ret_done = re->backward ? off + *ret_hot_len : off;
+		return 0;
+	}
+	if (re->has_moved) {
+		/* Still plaintext: the linear segments (the moved chunk included). */
+		for (int i = 0; i < n; i++)
+			if (regs[i]->kind == LUKS_SEGMENT_LINEAR)
+				off += regs[i]->size;
+		*ret_done = off;
 		return 0;
 	}
 	if (n == 1) {
@@ -577,12 +617,20 @@ static bool resilient(const struct reenc *re)
 	return strcmp(re->m->keyslots[re->ks].reenc.type, "none") != 0;
 }
 
+/* Where the old layout keeps logical offset off (the moved copy for the first chunk). */
+static uint64_t source_phys(struct reenc *re, uint64_t off)
+{
+	if (re->has_moved && off < re->moved.size)
+		return re->moved.offset + off;
+	return volume_phys(re->v_old, off);
+}
+
 static int step(struct reenc *re, uint64_t done, uint64_t off, uint64_t len)
 {
 	uint64_t phys = volume_phys(re->v_new, off);
 	int r;
 
-	r = storage_read(re->data, re->buf, (size_t)len, volume_phys(re->v_old, off));
+	r = storage_read(re->data, re->buf, (size_t)len, source_phys(re, off));
 	if (r < 0)
 		return r == -ENODATA ? -EIO : r;
 	if (resilient(re)) {
@@ -645,6 +693,11 @@ static int recover(struct reenc *re, uint64_t off, uint64_t len)
 		if ((r = storage_read(re->hdr, re->buf, (size_t)len, k->area_offset)) < 0 ||
 		    (r = transform(re, (size_t)len, off)) < 0)
 			return r == -ENODATA ? VMC_ECORRUPT : r;
+	} else if (strcmp(type, "datashift") == 0) {
+		/* The source of a shifted hotzone is never overwritten by its own step. */
+		if ((r = storage_read(re->data, re->buf, (size_t)len, source_phys(re, off))) < 0 ||
+		    (r = transform(re, (size_t)len, off)) < 0)
+			return r == -ENODATA ? -EIO : r;
 	} else {
 		log_err("the re-encryption was interrupted in resilience mode '%s', which keeps "
 			"nothing to recover the hotzone from: data in it is lost",
@@ -699,7 +752,10 @@ static int finish(struct reenc *re)
 	for (int i = 0; i < nwipe; i++)
 		if (wipe_len[i] && (r = luks_wipe_area(re->hdr, wipe_off[i], wipe_len[i])) < 0)
 			return r;
-	return 0;
+	/* The plaintext copy of the first chunk at the end of the device. */
+	if (re->has_moved)
+		r = luks_wipe_area(re->data, re->moved.offset, re->moved.size);
+	return r;
 }
 
 static uint64_t hotzone_for(const struct reenc *re)
@@ -713,6 +769,8 @@ static uint64_t hotzone_for(const struct reenc *re)
 			h = cap;
 	} else if (strcmp(k->reenc.type, "journal") == 0 && h > k->area_size) {
 		h = k->area_size;
+	} else if (strcmp(k->reenc.type, "datashift") == 0) {
+		return k->reenc.shift;
 	}
 	h = h / re->align * re->align;
 	return h ? h : re->align;
@@ -752,6 +810,16 @@ int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 		uint64_t left = re.backward ? done : re.size - done;
 		uint64_t len = left < re.hotzone ? left : re.hotzone;
 		uint64_t off = re.backward ? done - len : done;
+
+		/* With a moved chunk, [0, S) is the last step and no step crosses S. */
+		if (re.has_moved && done > re.moved.size) {
+			uint64_t above = done - re.moved.size;
+			len = above < re.hotzone ? above : re.hotzone;
+			off = done - len;
+		} else if (re.has_moved && done) {
+			len = done;
+			off = 0;
+		}
 
 		if (plan && plan->progress) {
 			struct timespec now;
@@ -794,91 +862,88 @@ out:
 	return r;
 }
 
-int reenc_init(struct storage *hdr, struct luks_meta *m, const char *mode,
-	       const struct luks_segment *prev, int old_dig, const struct luks_segment *final,
-	       int new_digest, const uint8_t *k_old, size_t k_old_len, const uint8_t *k_new,
-	       size_t k_new_len, const struct reenc_plan *plan)
+int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_start *st,
+	       const struct reenc_plan *plan)
 {
 	const char *type = plan->resilience ? plan->resilience : "checksum";
 	int ks = -1, r;
 	struct luks_keyslot k;
 	struct reenc re;
-	uint64_t gap_off, gap_size;
 
-	if (strcmp(type, "checksum") && strcmp(type, "journal") && strcmp(type, "none")) {
+	if (st->moved)
+		type = "datashift";
+	if (strcmp(type, "checksum") && strcmp(type, "journal") && strcmp(type, "none") &&
+	    strcmp(type, "datashift")) {
 		log_err("resilience '%s' is not supported (use checksum, journal or none)", type);
 		return VMC_ENOTSUP;
 	}
 	for (int i = 0; i < LUKS_MAX_KEYSLOTS && ks < 0; i++)
 		if (m->keyslots[i].kind == LUKS_KEYSLOT_UNUSED)
 			ks = i;
-	if (ks < 0 || (r = luks2_largest_gap(m, &gap_off, &gap_size)) < 0) {
+	memset(&k, 0, sizeof(k));
+	k.kind = LUKS_KEYSLOT_REENCRYPT;
+	k.digest = -1;
+	/* A data shift needs no area contents: cryptsetup takes the first free 4 KiB. */
+	if (strcmp(type, "datashift") == 0) {
+		k.area_size = 4096;
+		r = ks < 0 ? -ENOSPC : luks2_find_area(m, 4096, &k.area_offset);
+	} else {
+		r = ks < 0 ? -ENOSPC : luks2_largest_gap(m, &k.area_offset, &k.area_size);
+	}
+	if (r < 0) {
 		log_err("no free keyslot or keyslot area for the re-encryption metadata");
 		return -ENOSPC;
 	}
-	memset(&k, 0, sizeof(k));
-	k.kind = LUKS_KEYSLOT_REENCRYPT;
-	k.priority = 0;
-	k.digest = -1;
-	k.area_offset = gap_off;
-	k.area_size = gap_size;
-	snprintf(k.reenc.mode, sizeof(k.reenc.mode), "%s", mode);
+	snprintf(k.reenc.mode, sizeof(k.reenc.mode), "%s", st->mode);
 	snprintf(k.reenc.direction, sizeof(k.reenc.direction), "%s",
-		 strcmp(mode, "decrypt") == 0 ? "backward" : "forward");
+		 st->backward ? "backward" : "forward");
 	snprintf(k.reenc.type, sizeof(k.reenc.type), "%s", type);
+	if (st->moved)
+		k.reenc.shift = st->moved->size;
 	if (strcmp(type, "checksum") == 0) {
-		uint64_t bs = CHECKSUM_BLOCK;
+		uint32_t bs = CHECKSUM_BLOCK;
 		snprintf(k.reenc.hash, sizeof(k.reenc.hash), "%s",
 			 plan->hash ? plan->hash : "sha256");
 		if (crypto_hash_len(k.reenc.hash) < 0) {
 			log_err("checksum hash '%s' is not supported", k.reenc.hash);
 			return VMC_ENOTSUP;
 		}
-		if (final->sector_size > bs)
-			bs = final->sector_size;
-		if (prev->sector_size > bs)
-			bs = prev->sector_size;
-		k.reenc.sector_size = (uint32_t)bs;
+		if (st->final->sector_size > bs)
+			bs = st->final->sector_size;
+		if (st->prev->sector_size > bs)
+			bs = st->prev->sector_size;
+		k.reenc.sector_size = bs;
 	}
 	if ((r = luks2_json_set_reencrypt_keyslot(m->json, ks, &k)) < 0)
 		return r;
-	/* Initial layout: nothing converted yet; backups describe both layouts. */
-	{
-		struct luks_segment segs[3];
-		segs[0] = *prev;
-		segs[0].flag[0] = '\0';
-		segs[0].backup = false;
-		segs[1] = backup(prev, FLAG_PREV);
-		segs[2] = backup(final, FLAG_FINAL);
-		if ((r = luks2_json_set_segments(m->json, segs, 3)) < 0)
-			return r;
-	}
-	if (old_dig >= 0) {
-		struct luks_digest d = m->digests[old_dig];
-		d.segments = 3; /* segments 0 and 1 */
-		if ((r = luks2_json_set_digest(m->json, old_dig, &d)) < 0)
-			return r;
-	}
-	if (new_digest >= 0) {
-		struct luks_digest d = m->digests[new_digest];
-		d.segments = 4; /* segment 2 */
-		if ((r = luks2_json_set_digest(m->json, new_digest, &d)) < 0)
-			return r;
-	}
-	if ((r = luks2_json_set_requirement(m->json, REQ_V2, true)) < 0)
-		return r;
-	/* The model must see the new keyslot and segments before the digest is computed. */
-	if ((r = luks2_json_to_meta(m->json, m->hdr_size, m)) < 0)
-		return r;
+
+	/* Nothing converted yet; the backups describe both layouts. */
 	memset(&re, 0, sizeof(re));
 	re.m = m;
 	re.ks = ks;
-	re.k_old = k_old;
-	re.k_old_len = k_old_len;
-	re.k_new = k_new;
-	re.k_new_len = k_new_len;
-	if ((r = reenc_digest_make(&re)) < 0)
+	re.backward = st->backward;
+	re.prev = backup(st->prev, FLAG_PREV);
+	re.final = backup(st->final, FLAG_FINAL);
+	if (st->moved) {
+		re.moved = backup(st->moved, FLAG_MOVED);
+		re.has_moved = true;
+	}
+	re.dig_old = st->old_digest;
+	re.dig_new = st->new_digest;
+	re.size = st->size;
+	re.k_old = st->k_old;
+	re.k_old_len = st->k_old_len;
+	re.k_new = st->k_new;
+	re.k_new_len = st->k_new_len;
+	if ((r = layout_state(&re, st->backward ? st->size : 0, 0, 0)) < 0 ||
+	    (r = luks2_json_set_requirement(m->json, REQ_V2, true)) < 0)
 		return r;
+	/* The model must see the new keyslot and segments before the digest is computed. */
+	if ((r = luks2_json_to_meta(m->json, m->hdr_size, m)) < 0 ||
+	    (r = reenc_digest_make(&re)) < 0)
+		return r;
+	if (!hdr)
+		return luks2_json_to_meta(m->json, m->hdr_size, m);
 	/* Commit point: the re-encryption exists; no data has been touched. */
 	return luks_meta_commit(hdr, m);
 }

@@ -47,17 +47,29 @@ struct reenc_plan {
 int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 	      const struct reenc_keys *keys, const struct reenc_plan *plan);
 
+/* A new re-encryption: the two layouts and the keys. */
+struct reenc_start {
+	const char *mode; /* "reencrypt", "encrypt", "decrypt" */
+	bool backward;
+	const struct luks_segment *prev;  /* the current layout (whole device) */
+	const struct luks_segment *final; /* the new layout */
+	const struct luks_segment
+	    *moved;	/* encrypt with a data shift: where the first chunk went */
+	int old_digest; /* verifies the key of prev (-1: linear) */
+	int new_digest; /* verifies the key of final (-1: linear) */
+	uint64_t size;	/* logical bytes to convert */
+	const uint8_t *k_old, *k_new;
+	size_t k_old_len, k_new_len;
+};
+
 /*
- * Starts a re-encryption: one header write adds the reencrypt keyslot and its
- * digest, the segments [prev, backup-previous, backup-final] and the
- * requirement. prev is the current layout (verified by digest old_dig, -1 when
- * linear), final the new one (new_digest, -1 when linear: decrypt); the new
- * key must already sit in a keyslot of new_digest. mode: "reencrypt",
- * "encrypt" or "decrypt". No data is touched.
+ * Starts a re-encryption: adds the reencrypt keyslot and its digest, the
+ * initial segments with the backups and the requirement, then commits (one
+ * header write; no data touched). With hdr NULL only the model is changed (for
+ * a header that is about to be written for the first time). The new key must
+ * already sit in a keyslot of new_digest.
  */
-int reenc_init(struct storage *hdr, struct luks_meta *m, const char *mode,
-	       const struct luks_segment *prev, int old_dig, const struct luks_segment *final,
-	       int new_digest, const uint8_t *k_old, size_t k_old_len, const uint8_t *k_new,
-	       size_t k_new_len, const struct reenc_plan *plan);
+int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_start *st,
+	       const struct reenc_plan *plan);
 
 #endif

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* In-place encryption of a plain image and in-place decryption, on the re-encryption engine. */
+#include <blkid/blkid.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "format/create.h"
+#include "format/keyslot.h"
+#include "image.h"
+#include "io/partition.h"
+#include "util.h"
+
+#define JOURNAL_SUFFIX ".vmcrypt-encrypt"
+
+struct prepare_ctx {
+	const struct reenc_plan *plan;
+	uint64_t dev;	/* data device size */
+	uint64_t shift; /* 0: detached header */
+	uint64_t size;	/* logical plaintext bytes */
+};
+
+/* Turns the freshly formatted model into "encryption started, nothing done yet". */
+static int encrypt_prepare(struct luks_meta *m, const uint8_t *vk, size_t vk_len, void *arg)
+{
+	const struct prepare_ctx *c = arg;
+	struct luks_segment prev, moved, final = m->segments[0];
+	struct reenc_start st = {
+	    .mode = "encrypt",
+	    .backward = c->shift > 0,
+	    .prev = &prev,
+	    .final = &final,
+	    .old_digest = -1,
+	    .new_digest = 0,
+	    .size = c->size,
+	    .k_new = vk,
+	    .k_new_len = vk_len,
+	};
+
+	memset(&prev, 0, sizeof(prev));
+	prev.kind = LUKS_SEGMENT_LINEAR;
+	prev.sector_size = LUKS_SECTOR;
+	if (c->shift) {
+		/* The plaintext as it was (offset 0), and its first chunk copied to the end. */
+		prev.size = c->size;
+		moved = prev;
+		moved.offset = c->dev - c->shift;
+		moved.size = c->shift;
+		st.moved = &moved;
+	} else {
+		prev.dynamic = true;
+	}
+	return reenc_init(NULL, m, &st, c->plan);
+}
+
+/*
+ * The size of an ext2/3/4 file system at the start of the device, from its
+ * superblock (libblkid in util-linux 2.38 names the type but not the size), or 0.
+ */
+static uint64_t ext_fs_size(struct storage *st)
+{
+	uint8_t sb[1024];
+	uint64_t blocks;
+	uint32_t log;
+
+	if (storage_read(st, sb, sizeof(sb), 1024) < 0 || sb[56] != 0x53 || sb[57] != 0xef)
+		return 0;
+	log = (uint32_t)sb[24] | (uint32_t)sb[25] << 8 | (uint32_t)sb[26] << 16 |
+	      (uint32_t)sb[27] << 24;
+	blocks =
+	    (uint64_t)sb[4] | (uint64_t)sb[5] << 8 | (uint64_t)sb[6] << 16 | (uint64_t)sb[7] << 24;
+	/* INCOMPAT_64BIT: the high half of the block count. */
+	if (sb[96] & 0x80)
+		blocks |= ((uint64_t)sb[0x150] | (uint64_t)sb[0x151] << 8 |
+			   (uint64_t)sb[0x152] << 16 | (uint64_t)sb[0x153] << 24)
+			  << 32;
+	return log > 16 ? 0 : blocks << (10 + log);
+}
+
+/*
+ * Is [from, dev) free for the header and the moved chunk? A file system found
+ * by libblkid must end before from; without one, the bytes must be zero.
+ */
+static int check_tail(struct storage *st, const char *path, uint64_t base, uint64_t from,
+		      uint64_t dev)
+{
+	blkid_probe pr = blkid_new_probe_from_filename(path);
+	const char *type = NULL;
+	uint8_t *buf = NULL;
+	int r = 0;
+
+	if (pr) {
+		blkid_probe_enable_partitions(pr, 0);
+		blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
+		blkid_probe_set_device(pr, storage_fd(st), (blkid_loff_t)base, (blkid_loff_t)dev);
+		if (blkid_do_safeprobe(pr) == 0 &&
+		    blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0 &&
+		    strncmp(type, "ext", 3) == 0) {
+			uint64_t fs = ext_fs_size(st);
+			blkid_free_probe(pr);
+			if (fs > from) {
+				log_err(
+				    "the file system uses %" PRIu64 " bytes, the encrypted image "
+				    "will hold %" PRIu64 ": shrink it first (resize2fs) or give a "
+				    "larger --reduce-size",
+				    fs, from);
+				return -ENOSPC;
+			}
+			if (fs)
+				return 0;
+		} else {
+			blkid_free_probe(pr);
+		}
+	}
+	buf = malloc(1 << 20);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t off = from; off < dev && r == 0; off += 1 << 20) {
+		size_t n = dev - off < (1 << 20) ? (size_t)(dev - off) : (1 << 20);
+		r = storage_read(st, buf, n, off);
+		for (size_t i = 0; r == 0 && i < n; i++)
+			if (buf[i]) {
+				log_err("the last %" PRIu64 " bytes of the image are not free (no "
+					"file system whose size is known, and they are not zero): "
+					"shrink what is there first, or use --force",
+					dev - from);
+				r = -ENOSPC;
+			}
+	}
+	free(buf);
+	return r;
+}
+
+static char *journal_name(const char *path)
+{
+	char *j = NULL;
+	return asprintf(&j, "%s%s", path, JOURNAL_SUFFIX) < 0 ? NULL : j;
+}
+
+/* Saves the first len bytes of the data device before the header overwrites them. */
+static int journal_head(struct storage *st, const char *journal, uint64_t len)
+{
+	struct storage *out = NULL;
+	uint8_t *buf = malloc(1 << 20);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	r = storage_open(journal, STORAGE_CREATE | STORAGE_SECRET, &out);
+	if (r == -EEXIST)
+		log_err("%s exists: an earlier in-place encryption did not finish; open the image "
+			"once (e.g. vmcrypt dump) to roll it back",
+			journal);
+	for (uint64_t off = 0; r == 0 && off < len; off += 1 << 20) {
+		size_t n = len - off < (1 << 20) ? (size_t)(len - off) : (1 << 20);
+		if ((r = storage_read(st, buf, n, off)) == 0)
+			r = storage_write(out, buf, n, off);
+	}
+	if (r == 0)
+		r = storage_sync(out);
+	storage_free(out);
+	free(buf);
+	return r;
+}
+
+int inplace_recover(struct storage *st, bool header_ok)
+{
+	char *journal = journal_name(storage_path(st));
+	struct storage *in = NULL;
+	uint8_t *buf = NULL;
+	uint64_t len = 0;
+	int r = 0;
+
+	if (!journal)
+		return -ENOMEM;
+	if (access(journal, F_OK) != 0)
+		goto out;
+	if (header_ok) {
+		/* The header was written completely: the journal is no longer needed. */
+		unlink(journal);
+		goto out;
+	}
+	log_warn("%s: an in-place encryption was interrupted before its header was written; "
+		 "restoring the start of the image from %s",
+		 storage_path(st), journal);
+	if (storage_read_only(st)) {
+		r = VMC_EBUSY;
+		goto out;
+	}
+	buf = malloc(1 << 20);
+	if (!buf || (r = storage_open(journal, STORAGE_RDONLY, &in)) < 0 ||
+	    (r = storage_size(in, &len)) < 0) {
+		r = r ? r : -ENOMEM;
+		goto out;
+	}
+	for (uint64_t off = 0; r == 0 && off < len; off += 1 << 20) {
+		size_t n = len - off < (1 << 20) ? (size_t)(len - off) : (1 << 20);
+		if ((r = storage_read(in, buf, n, off)) == 0)
+			r = storage_write(st, buf, n, off);
+	}
+	if (r == 0 && (r = storage_sync(st)) == 0)
+		unlink(journal);
+out:
+	storage_free(in);
+	free(buf);
+	free(journal);
+	return r;
+}
+
+VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_params *fp,
+				 uint64_t reduce_size, bool force, const void *pass,
+				 size_t pass_len, const struct vmc_reencrypt_params *p,
+				 struct vmc_image **ret_img)
+{
+	static const struct vmc_reencrypt_params defaults;
+	struct vmc_format_params f = *fp;
+	struct prepare_ctx ctx = {0};
+	struct reenc_plan plan = {0};
+	struct format_hook hook = {.prepare = encrypt_prepare, .ctx = &ctx, .keep_size = true};
+	struct reenc_keys keys = {0};
+	struct vmc_image *img = NULL;
+	struct vmc_open_params op = {.header = fp->header, .partition = fp->partition};
+	char *journal = NULL;
+	uint8_t *vk = NULL;
+	uint64_t off = 0, psize = 0;
+	int r;
+
+	if (!p)
+		p = &defaults;
+	plan.resilience = p->resilience;
+	plan.hash = p->hash;
+	plan.hotzone = p->hotzone_size;
+	plan.stop_after = p->stop_after;
+	plan.progress = p->progress;
+	plan.userdata = p->userdata;
+	ctx.plan = &plan;
+	if (f.luks_version == 1) {
+		log_err("in-place encryption makes LUKS2 images (convert to LUKS1 afterwards)");
+		return VMC_ENOTSUP;
+	}
+	if (!fp->header == !reduce_size) {
+		log_err("in-place encryption needs either a detached header (--header) or room "
+			"for the header made by moving the data (--reduce-size)");
+		return -EINVAL;
+	}
+	img = calloc(1, sizeof(*img));
+	if (!img)
+		return -ENOMEM;
+	if (fp->partition && (r = partition_find(path, fp->partition, &off, &psize)) < 0)
+		goto out;
+	if ((r = storage_open(path, 0, &img->data)) < 0 ||
+	    (fp->partition && (r = storage_set_window(img->data, off, psize)) < 0) ||
+	    (r = storage_lock(img->data, true)) < 0 || (r = storage_size(img->data, &ctx.dev)) < 0)
+		goto out;
+	if (fp->header) {
+		r = storage_open(fp->header, STORAGE_CREATE | STORAGE_SECRET, &img->hdr);
+		if (r == -EEXIST)
+			log_err("%s already exists", fp->header);
+		if (r < 0 || (r = storage_lock(img->hdr, true)) < 0)
+			goto out;
+		f.sector_size = fp->sector_size	      ? fp->sector_size
+				: ctx.dev % 4096 == 0 ? 4096
+						      : LUKS_SECTOR;
+		ctx.size = ctx.dev / f.sector_size * f.sector_size;
+		if (ctx.size != ctx.dev) {
+			log_err("the image size is not a multiple of the %u-byte sector size",
+				f.sector_size);
+			r = -EINVAL;
+			goto out;
+		}
+		f.data_size = ctx.size;
+	} else {
+		/* Half of the reduction makes room for the header, half holds the moved chunk. */
+		if (reduce_size % 8192 || reduce_size < (2u << 20) || reduce_size >= ctx.dev) {
+			log_err(
+			    "--reduce-size must be a multiple of 8 KiB, at least 2 MiB and less "
+			    "than the image size");
+			r = -EINVAL;
+			goto out;
+		}
+		ctx.shift = reduce_size / 2;
+		ctx.size = ctx.dev - reduce_size;
+		f.sector_size = fp->sector_size	       ? fp->sector_size
+				: ctx.size % 4096 == 0 ? 4096
+						       : LUKS_SECTOR;
+		if (ctx.size % f.sector_size || ctx.shift % f.sector_size) {
+			log_err("the sizes are not multiples of the %u-byte sector size",
+				f.sector_size);
+			r = -EINVAL;
+			goto out;
+		}
+		f.data_size = ctx.dev - ctx.shift;
+		hook.data_offset = ctx.shift;
+		if (!force && (r = check_tail(img->data, path, off, ctx.size, ctx.dev)) < 0)
+			goto out;
+		/*
+		 * 1: the first chunk goes to the end of the device (free space), synced;
+		 * 2: the journal keeps the start of the image until the header is complete.
+		 * A crash before the header is written is rolled back from the journal.
+		 */
+		journal = journal_name(storage_path(img->data));
+		if (!journal) {
+			r = -ENOMEM;
+			goto out;
+		}
+		{
+			uint8_t *buf = malloc(1 << 20);
+			if (!buf) {
+				r = -ENOMEM;
+				goto out;
+			}
+			for (uint64_t o = 0; r == 0 && o < ctx.shift; o += 1 << 20) {
+				size_t n =
+				    ctx.shift - o < (1 << 20) ? (size_t)(ctx.shift - o) : (1 << 20);
+				if ((r = storage_read(img->data, buf, n, o)) == 0)
+					r = storage_write(img->data, buf, n,
+							  ctx.dev - ctx.shift + o);
+			}
+			free(buf);
+		}
+		if (r < 0 || (r = storage_sync(img->data)) < 0 ||
+		    (r = journal_head(img->data, journal, ctx.shift)) < 0)
+			goto out;
+	}
+	img->hdr = img->hdr ? img->hdr : img->data;
+	/* Commit point: the header says "encryption started"; no data is changed yet. */
+	r = luks_format(img->hdr, img->data, &f, &hook, pass, pass_len, &img->meta, &vk);
+	if (r < 0)
+		goto out;
+	if (journal)
+		unlink(journal);
+	keys.key[0] = vk;
+	keys.len[0] = secmem_len(vk);
+	vk = NULL;
+	r = reenc_run(img->hdr, img->data, &img->meta, &keys, &plan);
+	if (r < 0 && r != -ECANCELED)
+		goto out;
+	if (ret_img) {
+		int s;
+		img->keys = keys;
+		memset(&keys, 0, sizeof(keys));
+		if (!img->meta.reencrypt) {
+			uint8_t *k = secmem_dup(img->keys.key[0], img->keys.len[0]);
+			s = k ? image_attach_key(img, k, img->keys.len[0]) : -ENOMEM;
+		} else {
+			s = image_unlock_reenc(img, pass, pass_len);
+		}
+		if (s < 0) {
+			r = s;
+			goto out;
+		}
+		*ret_img = img;
+		img = NULL;
+	}
+out:
+	reenc_keys_clear(&keys);
+	secmem_free(vk);
+	free(journal);
+	(void)op;
+	vmc_image_free(img);
+	return r;
+}
+
+VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t pass_len,
+				 const struct vmc_reencrypt_params *p)
+{
+	static const struct vmc_reencrypt_params defaults;
+	struct reenc_plan plan = {0};
+	struct luks_segment prev, final;
+	uint8_t *vk = NULL;
+	int slot, r;
+
+	if (!p)
+		p = &defaults;
+	if ((r = image_need_writable(img)) < 0 ||
+	    (r = image_need_luks2(img, "decrypt --in-place")) < 0)
+		return r;
+	plan.resilience = p->resilience;
+	plan.hash = p->hash;
+	plan.hotzone = p->hotzone_size;
+	plan.stop_after = p->stop_after;
+	plan.progress = p->progress;
+	plan.userdata = p->userdata;
+	if (img->meta.reencrypt)
+		return vmc_image_rekey(img, pass, pass_len, p);
+	prev = *image_data_segment(img);
+	if (prev.offset != 0 || img->hdr == img->data) {
+		log_err("in-place decryption needs a detached header with the data at offset 0 "
+			"(this version cannot move the data down over the header)");
+		return VMC_ENOTSUP;
+	}
+	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, &slot);
+	if (r < 0)
+		return r;
+	memset(&final, 0, sizeof(final));
+	final.kind = LUKS_SEGMENT_LINEAR;
+	final.dynamic = true;
+	final.sector_size = LUKS_SECTOR;
+	{
+		struct reenc_start st = {
+		    .mode = "decrypt",
+		    .backward = true,
+		    .prev = &prev,
+		    .final = &final,
+		    .old_digest =
+			luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta)),
+		    .new_digest = -1,
+		    .size = vmc_image_size(img),
+		    .k_old = vk,
+		    .k_old_len = img->meta.keyslots[slot].key_size,
+		};
+		r = reenc_init(img->hdr, &img->meta, &st, &plan);
+	}
+	secmem_free(vk);
+	if (r < 0)
+		return r;
+	volume_free(img->vol);
+	img->vol = NULL;
+	reenc_keys_clear(&img->keys);
+	if ((r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys)) < 0)
+		return r;
+	return reenc_run(img->hdr, img->data, &img->meta, &img->keys, &plan);
+}
