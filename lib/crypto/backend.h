@@ -37,6 +37,9 @@ int crypto_random(void *buf, size_t len);
 int crypto_hash_len(const char *hash);
 /* One-shot digest of data into out (crypto_hash_len() bytes). 0, -ENOTSUP. */
 int crypto_hash(const char *hash, const void *data, size_t len, uint8_t *out);
+/* Digests of n consecutive blocks of block_len bytes each, into out (n digests). */
+int crypto_hash_blocks(const char *hash, const void *data, size_t block_len, size_t n,
+		       uint8_t *out);
 /* Incremental hashing (used for header checksums over several regions). */
 struct crypto_hash_ctx;
 int crypto_hash_init(const char *hash, struct crypto_hash_ctx **ret_ctx);
@@ -55,14 +58,14 @@ enum kdf_type {
 /* Caps on attacker-controlled costs (a header cannot make us allocate or spin forever). */
 #define KDF_MAX_ITERATIONS 0x7fffffffu
 #define KDF_MAX_MEMORY_KIB (4u * 1024 * 1024) /* 4 GiB, as cryptsetup */
-#define KDF_MAX_PARALLEL 4u
-#define KDF_MAX_TIME 0x7fffffffu
+#define KDF_MAX_PARALLEL   4u
+#define KDF_MAX_TIME	   0x7fffffffu
 
 struct kdf_params {
 	enum kdf_type type;
-	char hash[32];       /* PBKDF2 only */
+	char hash[32];	     /* PBKDF2 only */
 	uint32_t iterations; /* PBKDF2 */
-	uint32_t time;       /* Argon2 passes */
+	uint32_t time;	     /* Argon2 passes */
 	uint32_t memory_kib; /* Argon2 */
 	uint32_t parallel;   /* Argon2 lanes/threads */
 };
@@ -93,8 +96,10 @@ int kdf_benchmark(struct kdf_params *p, size_t key_len, uint32_t target_ms);
  * stripes bytes; diffusion by the named hash as the LUKS specification says.
  * Both buffers should be secmem. 0, -EINVAL, -ENOTSUP, -EIO (RNG failure).
  */
-int af_split(const uint8_t *src, uint8_t *dst, size_t block_len, uint32_t stripes, const char *hash);
-int af_merge(const uint8_t *src, uint8_t *dst, size_t block_len, uint32_t stripes, const char *hash);
+int af_split(const uint8_t *src, uint8_t *dst, size_t block_len, uint32_t stripes,
+	     const char *hash);
+int af_merge(const uint8_t *src, uint8_t *dst, size_t block_len, uint32_t stripes,
+	     const char *hash);
 /* Bytes of AF material for key_len and stripes, rounded up to 512-byte sectors; 0 on overflow. */
 uint64_t af_split_sectors_bytes(size_t key_len, uint32_t stripes);
 

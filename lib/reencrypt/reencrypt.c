@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <time.h>
 
 #include "format/keyslot.h"
@@ -37,7 +38,7 @@
 #define FLAG_PREV	"backup-previous"
 #define FLAG_FINAL	"backup-final"
 #define FLAG_MOVED	"backup-moved-segment"
-#define HOTZONE_DEFAULT (64ull << 20)
+#define HOTZONE_DEFAULT (32ull << 20) /* two in flight: 64 MiB of buffers */
 #define CHECKSUM_BLOCK	4096
 #define M_MAX		512
 
@@ -60,6 +61,15 @@ struct reenc {
 	uint64_t hotzone;
 	uint8_t *buf;
 	const struct reenc_plan *plan;
+	/*
+	 * The reencrypt keyslot's fields, copied: the model is rewritten at every
+	 * commit while the producer thread works.
+	 */
+	char type[24];
+	char hash[LUKS_HASH_MAX];
+	uint32_t bs;
+	size_t hash_len;
+	uint64_t area_off, area_size;
 };
 
 void reenc_keys_clear(struct reenc_keys *keys)
@@ -439,6 +449,19 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 	}
 	rk = &m->keyslots[re->ks].reenc;
 	re->backward = strcmp(rk->direction, "backward") == 0;
+	snprintf(re->type, sizeof(re->type), "%s", rk->type);
+	snprintf(re->hash, sizeof(re->hash), "%s", rk->hash);
+	re->bs = rk->sector_size;
+	re->area_off = m->keyslots[re->ks].area_offset;
+	re->area_size = m->keyslots[re->ks].area_size;
+	if (strstr(rk->type, "checksum")) {
+		int hl = crypto_hash_len(rk->hash);
+		if (hl <= 0) {
+			log_err("re-encryption checksum hash '%s' is not supported", rk->hash);
+			return VMC_ENOTSUP;
+		}
+		re->hash_len = (size_t)hl;
+	}
 	re->prev = m->segments[prev];
 	re->final = m->segments[final];
 	if (backup_segment(m, FLAG_MOVED) >= 0) {
@@ -569,52 +592,18 @@ static int progress_of(const struct reenc *re, uint64_t *ret_done, uint64_t *ret
 
 /* --- steps --- */
 
-static uint64_t area_hash_len(const struct reenc *re)
+/* Old stored bytes -> plaintext -> new stored bytes, in place. */
+static int transform(struct reenc *re, uint8_t *buf, size_t len, uint64_t off)
 {
-	return (uint64_t)crypto_hash_len(re->m->keyslots[re->ks].reenc.hash);
-}
-
-/* Saves what recovery needs before the hot commit. */
-static int protect(struct reenc *re, uint64_t len)
-{
-	const struct luks_keyslot *k = &re->m->keyslots[re->ks];
-	const char *type = k->reenc.type;
-	int r;
-
-	if (strcmp(type, "checksum") == 0) {
-		uint32_t bs = k->reenc.sector_size;
-		size_t hl = (size_t)area_hash_len(re), nblk = (size_t)(len / bs);
-		uint8_t *sums = malloc(nblk * hl);
-		if (!sums)
-			return -ENOMEM;
-		for (size_t i = 0; i < nblk; i++) {
-			r = crypto_hash(k->reenc.hash, re->buf + i * bs, bs, sums + i * hl);
-			if (r < 0) {
-				free(sums);
-				return r;
-			}
-		}
-		r = storage_write(re->hdr, sums, nblk * hl, k->area_offset);
-		free(sums);
-		return r;
-	}
-	if (strcmp(type, "journal") == 0)
-		return storage_write(re->hdr, re->buf, (size_t)len, k->area_offset);
-	return 0;
-}
-
-/* Old stored bytes -> plaintext -> new stored bytes, in place in re->buf. */
-static int transform(struct reenc *re, size_t len, uint64_t off)
-{
-	int r = volume_crypt(re->v_old, re->buf, len, off, false);
+	int r = volume_crypt(re->v_old, buf, len, off, false);
 	if (r == 0)
-		r = volume_crypt(re->v_new, re->buf, len, off, true);
+		r = volume_crypt(re->v_new, buf, len, off, true);
 	return r;
 }
 
 static bool resilient(const struct reenc *re)
 {
-	return strcmp(re->m->keyslots[re->ks].reenc.type, "none") != 0;
+	return strcmp(re->type, "none") != 0;
 }
 
 /* Where the old layout keeps logical offset off (the moved copy for the first chunk). */
@@ -625,28 +614,222 @@ static uint64_t source_phys(struct reenc *re, uint64_t off)
 	return volume_phys(re->v_old, off);
 }
 
-static int step(struct reenc *re, uint64_t done, uint64_t off, uint64_t len)
+/*
+ * Steps run as a two-stage pipeline: a producer thread reads the next hotzone,
+ * saves what recovery needs (checksums or a raw copy) and transforms it, while
+ * the calling thread commits and writes the current one. Reading ahead is safe:
+ * no hotzone's source is written by an earlier hotzone (a rekey rewrites each
+ * zone in place; a shifted encryption writes each zone over the source of the
+ * zone before it, and reads the first chunk from its moved copy).
+ */
+#define PIPE_ZONES 2
+
+struct zone {
+	uint8_t *buf;	/* transformed, ready to be written */
+	uint8_t *saved; /* for the reencrypt area: checksums, or the raw zone (journal) */
+	size_t saved_len;
+	uint64_t off, len;
+};
+
+struct pipe {
+	struct reenc *re;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	struct zone z[PIPE_ZONES];
+	unsigned head, count;
+	uint64_t start; /* progress when the run began */
+	bool finished, cancel;
+	int err;
+};
+
+/* The hotzone after progress done: false when nothing is left. */
+static bool next_zone(const struct reenc *re, uint64_t done, uint64_t *ret_off, uint64_t *ret_len)
 {
-	uint64_t phys = volume_phys(re->v_new, off);
+	uint64_t left = re->backward ? done : re->size - done;
+	uint64_t len = left < re->hotzone ? left : re->hotzone;
+
+	if (!left)
+		return false;
+	*ret_off = re->backward ? done - len : done;
+	*ret_len = len;
+	/* With a moved chunk, [0, S) is the last step and no step crosses S. */
+	if (re->has_moved && done > re->moved.size) {
+		uint64_t above = done - re->moved.size;
+		*ret_len = above < re->hotzone ? above : re->hotzone;
+		*ret_off = done - *ret_len;
+	} else if (re->has_moved) {
+		*ret_off = 0;
+		*ret_len = done;
+	}
+	return true;
+}
+
+static uint64_t after_zone(const struct reenc *re, uint64_t off, uint64_t len)
+{
+	return re->backward ? off : off + len;
+}
+
+/* Producer side of one zone: read, save for recovery, transform. */
+static int prepare_zone(struct reenc *re, struct zone *z)
+{
 	int r;
 
-	r = storage_read(re->data, re->buf, (size_t)len, source_phys(re, off));
+	r = storage_read(re->data, z->buf, (size_t)z->len, source_phys(re, z->off));
 	if (r < 0)
 		return r == -ENODATA ? -EIO : r;
+	z->saved_len = 0;
+	if (strcmp(re->type, "checksum") == 0) {
+		r = crypto_hash_blocks(re->hash, z->buf, re->bs, (size_t)(z->len / re->bs),
+				       z->saved);
+		if (r < 0)
+			return r;
+		z->saved_len = (size_t)(z->len / re->bs * re->hash_len);
+	} else if (strcmp(re->type, "journal") == 0) {
+		memcpy(z->saved, z->buf, (size_t)z->len);
+		z->saved_len = (size_t)z->len;
+	}
+	return transform(re, z->buf, (size_t)z->len, z->off);
+}
+
+static void *producer(void *arg)
+{
+	struct pipe *pp = arg;
+	struct reenc *re = pp->re;
+	uint64_t done = pp->start, off, len;
+	int r = 0;
+
+	while (next_zone(re, done, &off, &len)) {
+		struct zone *z;
+
+		pthread_mutex_lock(&pp->lock);
+		while (pp->count == PIPE_ZONES && !pp->cancel)
+			pthread_cond_wait(&pp->cond, &pp->lock);
+		z = pp->cancel ? NULL : &pp->z[(pp->head + pp->count) % PIPE_ZONES];
+		pthread_mutex_unlock(&pp->lock);
+		if (!z)
+			break;
+		z->off = off;
+		z->len = len;
+		if ((r = prepare_zone(re, z)) < 0)
+			break;
+		pthread_mutex_lock(&pp->lock);
+		pp->count++;
+		pthread_cond_broadcast(&pp->cond);
+		pthread_mutex_unlock(&pp->lock);
+		done = after_zone(re, off, len);
+	}
+	pthread_mutex_lock(&pp->lock);
+	pp->finished = true;
+	if (r < 0)
+		pp->err = r;
+	pthread_cond_broadcast(&pp->cond);
+	pthread_mutex_unlock(&pp->lock);
+	return NULL;
+}
+
+/* Consumer side of one zone: the two commit points around the data write. */
+static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
+{
+	int r;
+
 	if (resilient(re)) {
 		/* Commit point: the hotzone is marked and its old contents are recoverable. */
-		if ((r = protect(re, len)) < 0 || (r = commit_state(re, done, off, len)) < 0)
+		if ((z->saved_len &&
+		     (r = storage_write(re->hdr, z->saved, z->saved_len, re->area_off)) < 0) ||
+		    (r = commit_state(re, done, z->off, z->len)) < 0)
 			return r;
 	}
-	if ((r = transform(re, (size_t)len, off)) < 0 ||
-	    (r = storage_write(re->data, re->buf, (size_t)len, phys)) < 0)
+	r = storage_write(re->data, z->buf, (size_t)z->len, volume_phys(re->v_new, z->off));
+	if (r < 0 || !resilient(re))
 		return r;
-	if (!resilient(re))
-		return 0;
 	/* Commit point: the hotzone's new contents are durable; the header says so. */
 	if ((r = storage_sync(re->data)) < 0)
 		return r;
-	return commit_state(re, re->backward ? off : off + len, 0, 0);
+	return commit_state(re, after_zone(re, z->off, z->len), 0, 0);
+}
+
+static void pipe_clear(struct pipe *pp)
+{
+	for (int i = 0; i < PIPE_ZONES; i++) {
+		free(pp->z[i].buf);
+		free(pp->z[i].saved);
+	}
+	pthread_mutex_destroy(&pp->lock);
+	pthread_cond_destroy(&pp->cond);
+}
+
+/* Runs the steps from progress *done until the end, a stop, or an error. */
+static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *done)
+{
+	struct pipe pp;
+	struct timespec last = {0, 0};
+	uint64_t moved = 0;
+	pthread_t thread;
+	int r = 0;
+
+	memset(&pp, 0, sizeof(pp));
+	pp.re = re;
+	pp.start = *done;
+	pthread_mutex_init(&pp.lock, NULL);
+	pthread_cond_init(&pp.cond, NULL);
+	for (int i = 0; i < PIPE_ZONES; i++) {
+		pp.z[i].buf = malloc((size_t)re->hotzone);
+		pp.z[i].saved = malloc((size_t)re->hotzone);
+		if (!pp.z[i].buf || !pp.z[i].saved) {
+			pipe_clear(&pp);
+			return -ENOMEM;
+		}
+	}
+	if (pthread_create(&thread, NULL, producer, &pp) != 0) {
+		pipe_clear(&pp);
+		return -EAGAIN;
+	}
+	for (;;) {
+		struct zone *z = NULL;
+		bool stop = false;
+
+		if (plan && plan->progress) {
+			struct timespec now;
+			clock_gettime(CLOCK_MONOTONIC, &now);
+			if (now.tv_sec != last.tv_sec) {
+				uint64_t left = re->backward ? *done : re->size - *done;
+				last = now;
+				stop = !plan->progress(re->size - left, re->size, plan->userdata);
+			}
+		}
+		if (plan && plan->stop_after && moved >= plan->stop_after)
+			stop = true;
+		pthread_mutex_lock(&pp.lock);
+		while (!stop && pp.count == 0 && !pp.finished)
+			pthread_cond_wait(&pp.cond, &pp.lock);
+		if (!stop && pp.count)
+			z = &pp.z[pp.head];
+		pthread_mutex_unlock(&pp.lock);
+		if (stop)
+			r = -ECANCELED;
+		if (!z)
+			break;
+		if ((r = commit_zone(re, *done, z)) < 0)
+			break;
+		*done = after_zone(re, z->off, z->len);
+		moved += z->len;
+		pthread_mutex_lock(&pp.lock);
+		pp.head = (pp.head + 1) % PIPE_ZONES;
+		pp.count--;
+		pthread_cond_broadcast(&pp.cond);
+		pthread_mutex_unlock(&pp.lock);
+	}
+	pthread_mutex_lock(&pp.lock);
+	pp.cancel = true;
+	pthread_cond_broadcast(&pp.cond);
+	pthread_mutex_unlock(&pp.lock);
+	pthread_join(thread, NULL);
+	if (r == 0 && pp.err)
+		r = pp.err;
+	if (r == 0 && plan && plan->progress)
+		plan->progress(re->size, re->size, plan->userdata);
+	pipe_clear(&pp);
+	return r;
 }
 
 /* Repairs a hotzone a crash left in flight, from what protect() saved. */
@@ -657,18 +840,15 @@ static int recover(struct reenc *re, uint64_t off, uint64_t len)
 	uint64_t phys = volume_phys(re->v_new, off);
 	int r;
 
-	if (len > re->hotzone) {
-		free(re->buf);
-		re->hotzone = len;
-		re->buf = malloc((size_t)len);
-		if (!re->buf)
-			return -ENOMEM;
-	}
+	free(re->buf);
+	re->buf = malloc((size_t)len);
+	if (!re->buf)
+		return -ENOMEM;
 	log_info("recovering the interrupted hotzone at %" PRIu64 " (%" PRIu64 " bytes, %s)", off,
 		 len, type);
 	if (strcmp(type, "checksum") == 0) {
 		uint32_t bs = k->reenc.sector_size;
-		size_t hl = (size_t)area_hash_len(re), nblk = (size_t)(len / bs);
+		size_t hl = re->hash_len, nblk = (size_t)(len / bs);
 		uint8_t *sums = malloc(nblk * hl), h[64];
 		if (!sums)
 			return -ENOMEM;
@@ -691,12 +871,12 @@ static int recover(struct reenc *re, uint64_t off, uint64_t len)
 			return r;
 	} else if (strcmp(type, "journal") == 0) {
 		if ((r = storage_read(re->hdr, re->buf, (size_t)len, k->area_offset)) < 0 ||
-		    (r = transform(re, (size_t)len, off)) < 0)
+		    (r = transform(re, re->buf, (size_t)len, off)) < 0)
 			return r == -ENODATA ? VMC_ECORRUPT : r;
 	} else if (strcmp(type, "datashift") == 0) {
 		/* The source of a shifted hotzone is never overwritten by its own step. */
 		if ((r = storage_read(re->data, re->buf, (size_t)len, source_phys(re, off))) < 0 ||
-		    (r = transform(re, (size_t)len, off)) < 0)
+		    (r = transform(re, re->buf, (size_t)len, off)) < 0)
 			return r == -ENODATA ? -EIO : r;
 	} else {
 		log_err("the re-encryption was interrupted in resilience mode '%s', which keeps "
@@ -764,7 +944,7 @@ static uint64_t hotzone_for(const struct reenc *re)
 	uint64_t h = re->plan && re->plan->hotzone ? re->plan->hotzone : HOTZONE_DEFAULT;
 
 	if (strcmp(k->reenc.type, "checksum") == 0) {
-		uint64_t cap = k->area_size / area_hash_len(re) * k->reenc.sector_size;
+		uint64_t cap = k->area_size / re->hash_len * k->reenc.sector_size;
 		if (h > cap)
 			h = cap;
 	} else if (strcmp(k->reenc.type, "journal") == 0 && h > k->area_size) {
@@ -780,8 +960,7 @@ int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 	      const struct reenc_keys *keys, const struct reenc_plan *plan)
 {
 	struct reenc re;
-	uint64_t done, hot = 0, hot_len = 0, moved = 0;
-	struct timespec last = {0, 0};
+	uint64_t done, hot = 0, hot_len = 0;
 	int r;
 
 	r = reenc_load(&re, hdr, data, m, keys, plan);
@@ -792,11 +971,6 @@ int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 	if ((r = progress_of(&re, &done, &hot, &hot_len)) < 0)
 		goto out;
 	re.hotzone = hotzone_for(&re);
-	re.buf = malloc((size_t)re.hotzone);
-	if (!re.buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	if (hot_len) {
 		if ((r = recover(&re, hot, hot_len)) < 0)
 			goto out;
@@ -806,43 +980,11 @@ int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 		r = -ECANCELED;
 		goto out;
 	}
-	for (;;) {
-		uint64_t left = re.backward ? done : re.size - done;
-		uint64_t len = left < re.hotzone ? left : re.hotzone;
-		uint64_t off = re.backward ? done - len : done;
-
-		/* With a moved chunk, [0, S) is the last step and no step crosses S. */
-		if (re.has_moved && done > re.moved.size) {
-			uint64_t above = done - re.moved.size;
-			len = above < re.hotzone ? above : re.hotzone;
-			off = done - len;
-		} else if (re.has_moved && done) {
-			len = done;
-			off = 0;
-		}
-
-		if (plan && plan->progress) {
-			struct timespec now;
-			clock_gettime(CLOCK_MONOTONIC, &now);
-			if (!left || now.tv_sec != last.tv_sec) {
-				last = now;
-				if (!plan->progress(re.size - left, re.size, plan->userdata)) {
-					r = -ECANCELED;
-					break;
-				}
-			}
-		}
-		if (!left)
-			break;
-		if (plan && plan->stop_after && moved >= plan->stop_after) {
-			r = -ECANCELED;
-			break;
-		}
-		if ((r = step(&re, done, off, len)) < 0)
-			goto out;
-		done = re.backward ? off : off + len;
-		moved += len;
-	}
+	free(re.buf);
+	re.buf = NULL;
+	r = run_steps(&re, plan, &done);
+	if (r < 0 && r != -ECANCELED)
+		goto out;
 	if (r == -ECANCELED) {
 		/* A clean stop: with resilience none this is the only commit of the run. */
 		if (!resilient(&re)) {
