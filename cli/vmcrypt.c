@@ -180,6 +180,28 @@ static const struct verb_opt no_opts[] = {
     {OPT_END, NULL},
 };
 
+static const struct verb_opt audit_opts[] = {
+    {OPT_JSON, "print JSON instead of text"},
+    {OPT_ROOT, NULL},
+    {OPT_DOMAIN_XML, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt scan_opts[] = {
+    {OPT_IMAGE, NULL},
+    {OPT_HEADER, "with --image: its detached header; else test the keys found against it"},
+    {OPT_KEY_FILE, "with --image: its passphrase from FILE (- = stdin), as is"},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, NULL},
+    {OPT_MAX_BIT_ERRORS, NULL},
+    {OPT_JSON, "print JSON instead of text"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
 static const struct verb_arg image_arg[] = {
     {"IMAGE", "the encrypted image (a file or a block device)"},
 };
@@ -197,6 +219,9 @@ static const struct verb_arg decrypt_args[] = {
 static const struct verb_arg mount_args[] = {
     {"IMAGE", "the encrypted image"},
     {"DIR", "an existing, empty directory to mount on"},
+};
+static const struct verb_arg scan_args[] = {
+    {"FILE", "dump, saved VM state, swap, image or device (repeatable)"},
 };
 static const struct verb_arg help_args[] = {
     {"VERB", "the verb to explain"},
@@ -328,6 +353,39 @@ static const struct verb verbs[] = {
 	.opts = vm_config_opts,
     },
     {
+	.name = "audit",
+	.run = cmd_audit,
+	.synopsis = "",
+	.summary = "check this host (or a copy) for ways VM keys leak to disk",
+	.description =
+	    "Checks swap, hibernation, core and crash dumps, freed-memory wiping, KSM, libvirt "
+	    "settings, save and snapshot files and domains, running QEMU processes, VirtualBox "
+	    "saved states and Xen ballooning. Each check prints PASS, WARN, FAIL or SKIP with a "
+	    "line saying why and, for WARN and FAIL, how to fix it. Exit status 10 when a check "
+	    "FAILs. Run it as root to see every process and file.",
+	.min_args = 0,
+	.max_args = 0,
+	.args = NULL,
+	.opts = audit_opts,
+    },
+    {
+	.name = "scan",
+	.run = cmd_scan,
+	.synopsis = "FILE...",
+	.summary = "find key material in memory dumps, saved VM states, swap or disks",
+	.description =
+	    "With --image, searches FILE for IMAGE's volume key, each of its halves and their AES "
+	    "encryption and decryption schedules (as dm-crypt, OpenSSL and QEMU keep them). "
+	    "Without, searches for any AES-128/192/256 key schedule, tolerating --max-bit-errors "
+	    "flipped bits; with --header, pairs the keys found into volume key candidates and "
+	    "tests them against that LUKS header. Prints file, offset and what was found, never "
+	    "key bytes. Exit status 11 when something was found.",
+	.min_args = 1,
+	.max_args = VERB_ARGS_ANY,
+	.args = scan_args,
+	.opts = scan_opts,
+    },
+    {
 	.name = "help",
 	.run = cmd_help,
 	.synopsis = "[VERB]",
@@ -380,7 +438,8 @@ static void verb_help(FILE *f, const struct verb *v)
 	fputc('\n', f);
 	if (v->max_args > 0)
 		fputs("Arguments:\n", f);
-	for (i = 0; i < v->max_args; i++)
+	/* A repeating argument (VERB_ARGS_ANY) is described once. */
+	for (i = 0; i < v->max_args && (v->max_args != VERB_ARGS_ANY || i < 1); i++)
 		fprintf(f, "  %-*s%s\n", ARG_COLUMN, v->args[i].name, v->args[i].help);
 	if (v->opts[0].id == OPT_END)
 		return;
