@@ -245,7 +245,6 @@ VMC_API int vmc_token_import(struct vmc_image *img, int id, const char *json, in
 VMC_API int vmc_token_export(struct vmc_image *img, int id, char **ret_json);
 VMC_API int vmc_token_remove(struct vmc_image *img, int id);
 
-
 /*
  * Re-encryption in place (cryptsetup's LUKS2 "reencrypt" metadata, so that a
  * run stopped at any point can be finished by vmcrypt or by
@@ -253,19 +252,21 @@ VMC_API int vmc_token_remove(struct vmc_image *img, int id);
  * the checksum and journal resilience modes.
  */
 struct vmc_reencrypt_params {
-	const char *cipher;       /* new data cipher; NULL keeps the current one */
-	uint32_t key_bits;        /* new key size; 0 keeps it (or the cipher's default) */
-	uint32_t sector_size;     /* new sector size; 0 keeps it */
-	const char *resilience;   /* "checksum" (default), "journal" or "none" */
-	const char *hash;         /* checksum hash; default "sha256" */
-	uint64_t hotzone_size;    /* bytes per step; default 64 MiB (capped by the resilience area) */
-	const void *new_pass;     /* the new passphrase; NULL keeps the one that unlocked */
+	const char *cipher;	/* new data cipher; NULL keeps the current one */
+	uint32_t key_bits;	/* new key size; 0 keeps it (or the cipher's default) */
+	uint32_t sector_size;	/* new sector size; 0 keeps it */
+	const char *resilience; /* "checksum" (default), "journal" or "none" */
+	const char *hash;	/* checksum hash; default "sha256" */
+	uint64_t hotzone_size;	/* bytes per step; default 64 MiB (capped by the resilience area) */
+	const void *new_pass;	/* the new passphrase; NULL keeps the one that unlocked */
 	size_t new_pass_len;
 	struct vmc_kdf_params kdf; /* for the new keyslot */
-	bool resume_only;          /* fail with -ENOENT unless a re-encryption is unfinished */
+	bool resume_only;	   /* fail with -ENOENT unless a re-encryption is unfinished */
+	const char *new_header; /* decrypt --in-place of an image with its header inside: a new file
+				   that holds the header while the data moves down */
 	vmc_progress_fn *progress; /* returning false stops cleanly after the current step */
 	void *userdata;
-	uint64_t stop_after;       /* testing: stop cleanly once this many bytes are done */
+	uint64_t stop_after; /* testing: stop cleanly once this many bytes are done */
 };
 
 /*
@@ -294,9 +295,12 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 				 size_t pass_len, const struct vmc_reencrypt_params *p,
 				 struct vmc_image **ret_img);
 /*
- * Decrypts the image in place: its data becomes plain (LUKS2 with a detached
- * header and the data at offset 0, the header file is then of no further use).
- * Resumable like a rekey.
+ * Decrypts the image in place: its data becomes plain. With a detached header
+ * the data stays where it is; with the header inside the image the data moves
+ * down over it (p->new_header names a new file that holds the header
+ * meanwhile, as cryptsetup's decryption with a data shift does) and the file
+ * is cut to the plaintext size at the end. Either header file is of no further
+ * use afterwards. Resumable like a rekey (open with the header file).
  */
 VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t pass_len,
 				 const struct vmc_reencrypt_params *p);
@@ -324,12 +328,12 @@ enum vmc_audit_status {
 };
 
 struct vmc_audit_params {
-	const char *root;		/* read proc, sys, etc, var, run, home, root below this
-					   directory (a copy, or a mounted host image); NULL: "/" */
+	const char *root;	       /* read proc, sys, etc, var, run, home, root below this
+					  directory (a copy, or a mounted host image); NULL: "/" */
 	const char *const *domain_xml; /* NULL-terminated list of libvirt domain XML files
 					  (virsh dumpxml output) checked besides the
 					  default libvirt folders; may be NULL */
-	bool json;			/* report as JSON instead of text */
+	bool json;		       /* report as JSON instead of text */
 };
 
 /*

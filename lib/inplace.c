@@ -365,6 +365,100 @@ out:
 	return r;
 }
 
+/*
+ * Decryption of an image with its header inside: the header moves to a new
+ * file, the first chunk of ciphertext moves over the old header, then every
+ * chunk is decrypted to S bytes lower (cryptsetup's online-reencrypt-v3 form).
+ */
+static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pass_len,
+			      const struct vmc_reencrypt_params *p, const struct reenc_plan *plan)
+{
+	struct luks_segment prev = *image_data_segment(img), final, moved;
+	struct storage *nh = NULL;
+	uint8_t *vk = NULL, *buf = NULL;
+	uint64_t S = prev.offset, region, dev = 0;
+	int slot, r;
+
+	if (!p->new_header) {
+		log_err("decrypting in place an image with its header inside needs a new file to "
+			"keep the header while the data moves (--header NEWFILE)");
+		return -EINVAL;
+	}
+	if (!prev.dynamic || S == 0 || (r = storage_size(img->data, &dev)) < 0 || dev < 2 * S) {
+		log_err("this image's layout cannot be decrypted in place");
+		return VMC_ENOTSUP;
+	}
+	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, &slot);
+	if (r < 0)
+		return r;
+	buf = malloc(1 << 20);
+	if (!buf) {
+		r = -ENOMEM;
+		goto out;
+	}
+	/* 1: the header (old layout, still true) is copied to the new file and synced. */
+	r = storage_open(p->new_header, STORAGE_CREATE | STORAGE_SECRET, &nh);
+	if (r == -EEXIST)
+		log_err("%s already exists", p->new_header);
+	if (r < 0 || (r = storage_lock(nh, true)) < 0)
+		goto out;
+	region = 2 * img->meta.hdr_size + img->meta.keyslots_size;
+	for (uint64_t o = 0; r == 0 && o < region; o += 1 << 20) {
+		size_t n = region - o < (1 << 20) ? (size_t)(region - o) : (1 << 20);
+		if ((r = storage_read(img->data, buf, n, o)) == 0)
+			r = storage_write(nh, buf, n, o);
+	}
+	if (r < 0 || (r = storage_sync(nh)) < 0)
+		goto out;
+	/* 2: the first chunk of ciphertext is copied over the old header (its source stays). */
+	for (uint64_t o = 0; r == 0 && o < S; o += 1 << 20) {
+		size_t n = S - o < (1 << 20) ? (size_t)(S - o) : (1 << 20);
+		if ((r = storage_read(img->data, buf, n, S + o)) == 0)
+			r = storage_write(img->data, buf, n, o);
+	}
+	if (r < 0 || (r = storage_sync(img->data)) < 0)
+		goto out;
+	/* From here the header lives in the new file. */
+	img->hdr = nh;
+	nh = NULL;
+	memset(&final, 0, sizeof(final));
+	final.kind = LUKS_SEGMENT_LINEAR;
+	final.dynamic = true;
+	final.sector_size = LUKS_SECTOR;
+	moved = prev;
+	moved.offset = 0;
+	moved.size = S;
+	moved.dynamic = false;
+	{
+		struct reenc_start st = {
+		    .mode = "decrypt",
+		    .prev = &prev,
+		    .final = &final,
+		    .moved = &moved,
+		    .old_digest =
+			luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta)),
+		    .new_digest = -1,
+		    .size = dev - S,
+		    .k_old = vk,
+		    .k_old_len = img->meta.keyslots[slot].key_size,
+		};
+		/* 3, commit point: the new file describes the moved chunk and the decryption. */
+		r = reenc_init(img->hdr, &img->meta, &st, plan);
+	}
+	if (r < 0)
+		goto out;
+	volume_free(img->vol);
+	img->vol = NULL;
+	reenc_keys_clear(&img->keys);
+	if ((r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys)) == 0)
+		r = reenc_run(img->hdr, img->data, &img->meta, &img->keys, plan);
+out:
+	storage_free(nh);
+	free(buf);
+	secmem_free(vk);
+	return r;
+}
+
 VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t pass_len,
 				 const struct vmc_reencrypt_params *p)
 {
@@ -388,9 +482,10 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 	if (img->meta.reencrypt)
 		return vmc_image_rekey(img, pass, pass_len, p);
 	prev = *image_data_segment(img);
-	if (prev.offset != 0 || img->hdr == img->data) {
-		log_err("in-place decryption needs a detached header with the data at offset 0 "
-			"(this version cannot move the data down over the header)");
+	if (img->hdr == img->data)
+		return decrypt_shift_down(img, pass, pass_len, p, &plan);
+	if (prev.offset != 0) {
+		log_err("in-place decryption with a detached header needs the data at offset 0");
 		return VMC_ENOTSUP;
 	}
 	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, &slot);

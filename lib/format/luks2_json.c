@@ -19,6 +19,7 @@ struct luks2_json {
 /* Requirements this engine understands (others block writes). */
 static const char *const known_requirements[] = {
     "online-reencrypt-v2",
+    "online-reencrypt-v3",
 };
 
 int luks2_json_parse(const char *text, size_t len, struct luks2_json **ret_json)

@@ -34,6 +34,7 @@
 #include "volume/volume.h"
 
 #define REQ_V2		"online-reencrypt-v2"
+#define REQ_V3		"online-reencrypt-v3" /* decryption with a data shift */
 #define FLAG_HOT	"in-reencryption"
 #define FLAG_PREV	"backup-previous"
 #define FLAG_FINAL	"backup-final"
@@ -52,6 +53,7 @@ struct reenc {
 	bool from_linear;
 	struct luks_segment prev, final, moved;
 	bool has_moved;	      /* encryption with a data shift: logical [0, moved.size) sits there */
+	bool shift_down;      /* decryption moving the data down: forward, moved chunk last */
 	int dig_old, dig_new; /* -1 where the layout is linear */
 	const uint8_t *k_old, *k_new;
 	size_t k_old_len, k_new_len;
@@ -203,7 +205,8 @@ static int reenc_message(const struct luks_meta *m, int ks, const uint8_t *k_old
 	const struct luks_reenc *re = &k->reenc;
 	int prev = backup_segment(m, FLAG_PREV), final = backup_segment(m, FLAG_FINAL);
 	int moved = backup_segment(m, FLAG_MOVED);
-	uint8_t version[2] = {'v', '2'};
+	/* The version byte follows the requirement: 3 for decryption with a data shift. */
+	uint8_t version[2] = {'v', strncmp(re->type, "datashift-", 10) == 0 ? '3' : '2'};
 
 	if (prev < 0 || final < 0)
 		return VMC_ECORRUPT;
@@ -328,7 +331,31 @@ static int layout_state(struct reenc *re, uint64_t done, uint64_t hot, uint64_t 
 		segs[n] = (seg);            \
 		is_new[n++] = (new_layout); \
 	} while (0)
-	if (re->has_moved) {
+	if (re->shift_down) {
+		/*
+		 * [moved 0..S) [plaintext S..a) [hot] [old b..end), then the moved
+		 * chunk in place: [hot 0..S) [plaintext S..end), then [plaintext].
+		 * done runs from S to size, and size + S once the moved chunk is done.
+		 */
+		uint64_t S = re->moved.size, a = hot_len ? hot : done,
+			 b = hot_len ? hot + hot_len : done;
+		if (done > re->size) {
+			ADD(piece(&re->final, 0, 0, NULL), true);
+		} else if (hot_len && hot == 0) {
+			ADD(piece(&re->final, 0, S, FLAG_HOT), true);
+			ADD(piece(&re->final, S, 0, NULL), true);
+		} else {
+			ADD(piece(&re->moved, 0, S, NULL), false);
+			if (a > S)
+				ADD(piece(&re->final, S, !hot_len && a >= re->size ? 0 : a - S,
+					  NULL),
+				    true);
+			if (hot_len)
+				ADD(piece(&re->final, hot, hot_len, FLAG_HOT), true);
+			if (b < re->size)
+				ADD(piece(&re->prev, b, 0, NULL), false);
+		}
+	} else if (re->has_moved) {
 		/* [moved 0..S) [plaintext S..a) [hot] [new b..end): backward, data shifted. */
 		uint64_t S = re->moved.size, a = hot_len ? hot : done,
 			 b = hot_len ? hot + hot_len : done;
@@ -468,12 +495,22 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 		re->moved = m->segments[backup_segment(m, FLAG_MOVED)];
 		re->has_moved = true;
 	}
-	/* Supported data shift: encryption moving the data up (backward, moved first chunk). */
+	/*
+	 * Supported data shifts: encryption moving the data up (backward, linear
+	 * moved chunk, done last) and decryption moving it down (forward, crypt
+	 * moved chunk at offset 0, converted in place at the end).
+	 */
+	re->shift_down = re->has_moved && !re->backward;
 	if ((strncmp(rk->type, "datashift", 9) == 0 || re->has_moved) &&
-	    !(strcmp(rk->type, "datashift") == 0 && re->has_moved && re->backward &&
-	      strcmp(rk->mode, "encrypt") == 0 && re->moved.kind == LUKS_SEGMENT_LINEAR &&
-	      !re->moved.dynamic && re->moved.size == rk->shift &&
-	      re->final.offset == re->prev.offset + rk->shift && !re->prev.dynamic)) {
+	    !(re->has_moved && !re->moved.dynamic && re->moved.size &&
+	      ((strcmp(rk->type, "datashift") == 0 && re->backward && re->moved.size == rk->shift &&
+		strcmp(rk->mode, "encrypt") == 0 && re->moved.kind == LUKS_SEGMENT_LINEAR &&
+		re->final.offset == re->prev.offset + rk->shift && !re->prev.dynamic) ||
+	       (strcmp(rk->type, "datashift-checksum") == 0 && !re->backward &&
+		strcmp(rk->mode, "decrypt") == 0 && re->moved.kind == LUKS_SEGMENT_CRYPT &&
+		re->moved.size <= rk->shift && re->moved.offset == 0 &&
+		re->final.kind == LUKS_SEGMENT_LINEAR && re->final.offset == 0 &&
+		re->prev.offset == rk->shift)))) {
 		log_err("this kind of re-encryption with a data shift is not supported by this "
 			"version; finish it with cryptsetup reencrypt --resume-only");
 		return VMC_ENOTSUP;
@@ -511,7 +548,8 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 	if (dev < re->final.offset)
 		return VMC_ECORRUPT;
 	/* The logical size: what fits whole sectors of both layouts. */
-	re->size = (dev - re->final.offset) / re->align * re->align;
+	re->size =
+	    (dev - (re->shift_down ? re->prev.offset : re->final.offset)) / re->align * re->align;
 	if (!re->prev.dynamic && (re->prev.size < re->size || re->has_moved))
 		re->size = re->prev.size;
 	if (!keys)
@@ -567,6 +605,21 @@ static int progress_of(const struct reenc *re, uint64_t *ret_done, uint64_t *ret
 		*ret_hot = off;
 		*ret_hot_len = regs[hot]->dynamic ? re->size - off : regs[hot]->size;
 		*ret_done = re->backward ? off + *ret_hot_len : off;
+		if (re->shift_down && off == 0)
+			*ret_done = re->size; /* the moved chunk, converted last */
+		return 0;
+	}
+	if (re->shift_down) {
+		/* Converted: [S, S + linear sizes); one linear segment alone means all of it. */
+		if (n == 1 && regs[0]->kind == LUKS_SEGMENT_LINEAR) {
+			*ret_done = re->size + re->moved.size;
+			return 0;
+		}
+		off = re->moved.size;
+		for (int i = 0; i < n; i++)
+			if (regs[i]->kind == LUKS_SEGMENT_LINEAR)
+				off += regs[i]->dynamic ? re->size - off : regs[i]->size;
+		*ret_done = off;
 		return 0;
 	}
 	if (re->has_moved) {
@@ -648,6 +701,18 @@ static bool next_zone(const struct reenc *re, uint64_t done, uint64_t *ret_off, 
 	uint64_t left = re->backward ? done : re->size - done;
 	uint64_t len = left < re->hotzone ? left : re->hotzone;
 
+	if (re->shift_down) {
+		if (done > re->size)
+			return false;
+		if (done == re->size) {
+			*ret_off = 0; /* the moved chunk, in place, last */
+			*ret_len = re->moved.size;
+		} else {
+			*ret_off = done;
+			*ret_len = len;
+		}
+		return true;
+	}
 	if (!left)
 		return false;
 	*ret_off = re->backward ? done - len : done;
@@ -666,6 +731,8 @@ static bool next_zone(const struct reenc *re, uint64_t done, uint64_t *ret_off, 
 
 static uint64_t after_zone(const struct reenc *re, uint64_t off, uint64_t len)
 {
+	if (re->shift_down && off == 0)
+		return re->size + re->moved.size;
 	return re->backward ? off : off + len;
 }
 
@@ -678,7 +745,9 @@ static int prepare_zone(struct reenc *re, struct zone *z)
 	if (r < 0)
 		return r == -ENODATA ? -EIO : r;
 	z->saved_len = 0;
-	if (strcmp(re->type, "checksum") == 0) {
+	/* datashift-checksum: only the moved chunk is rewritten in place and needs sums. */
+	if (strcmp(re->type, "checksum") == 0 ||
+	    (strcmp(re->type, "datashift-checksum") == 0 && re->shift_down && z->off == 0)) {
 		r = crypto_hash_blocks(re->hash, z->buf, re->bs, (size_t)(z->len / re->bs),
 				       z->saved);
 		if (r < 0)
@@ -846,7 +915,8 @@ static int recover(struct reenc *re, uint64_t off, uint64_t len)
 		return -ENOMEM;
 	log_info("recovering the interrupted hotzone at %" PRIu64 " (%" PRIu64 " bytes, %s)", off,
 		 len, type);
-	if (strcmp(type, "checksum") == 0) {
+	if (strcmp(type, "checksum") == 0 ||
+	    (strcmp(type, "datashift-checksum") == 0 && re->shift_down && off == 0)) {
 		uint32_t bs = k->reenc.sector_size;
 		size_t hl = re->hash_len, nblk = (size_t)(len / bs);
 		uint8_t *sums = malloc(nblk * hl), h[64];
@@ -873,7 +943,7 @@ static int recover(struct reenc *re, uint64_t off, uint64_t len)
 		if ((r = storage_read(re->hdr, re->buf, (size_t)len, k->area_offset)) < 0 ||
 		    (r = transform(re, re->buf, (size_t)len, off)) < 0)
 			return r == -ENODATA ? VMC_ECORRUPT : r;
-	} else if (strcmp(type, "datashift") == 0) {
+	} else if (strncmp(type, "datashift", 9) == 0) {
 		/* The source of a shifted hotzone is never overwritten by its own step. */
 		if ((r = storage_read(re->data, re->buf, (size_t)len, source_phys(re, off))) < 0 ||
 		    (r = transform(re, re->buf, (size_t)len, off)) < 0)
@@ -924,7 +994,8 @@ static int finish(struct reenc *re)
 		if ((r = luks2_json_set_digest(m->json, re->dig_new, &d)) < 0)
 			return r;
 	}
-	if ((r = luks2_json_set_requirement(m->json, REQ_V2, false)) < 0)
+	if ((r = luks2_json_set_requirement(m->json, REQ_V2, false)) < 0 ||
+	    (r = luks2_json_set_requirement(m->json, REQ_V3, false)) < 0)
 		return r;
 	/* Commit point: the re-encryption is over; nothing refers to the old key any more. */
 	if ((r = luks_meta_commit(re->hdr, m)) < 0)
@@ -933,8 +1004,14 @@ static int finish(struct reenc *re)
 		if (wipe_len[i] && (r = luks_wipe_area(re->hdr, wipe_off[i], wipe_len[i])) < 0)
 			return r;
 	/* The plaintext copy of the first chunk at the end of the device. */
-	if (re->has_moved)
+	if (re->has_moved && !re->shift_down)
 		r = luks_wipe_area(re->data, re->moved.offset, re->moved.size);
+	/* Decryption moved the data down: what is left after it is old ciphertext. */
+	if (re->shift_down && r == 0) {
+		r = luks_wipe_area(re->data, re->size, re->moved.size);
+		if (r == 0 && storage_is_regular(re->data))
+			r = storage_truncate(re->data, re->size);
+	}
 	return r;
 }
 
@@ -949,7 +1026,7 @@ static uint64_t hotzone_for(const struct reenc *re)
 			h = cap;
 	} else if (strcmp(k->reenc.type, "journal") == 0 && h > k->area_size) {
 		h = k->area_size;
-	} else if (strcmp(k->reenc.type, "datashift") == 0) {
+	} else if (strncmp(k->reenc.type, "datashift", 9) == 0) {
 		return k->reenc.shift;
 	}
 	h = h / re->align * re->align;
@@ -974,7 +1051,7 @@ int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 	if (hot_len) {
 		if ((r = recover(&re, hot, hot_len)) < 0)
 			goto out;
-		done = re.backward ? hot : hot + hot_len;
+		done = after_zone(&re, hot, hot_len);
 	}
 	if (plan && plan->recover_only) {
 		r = -ECANCELED;
@@ -1013,9 +1090,9 @@ int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_star
 	struct reenc re;
 
 	if (st->moved)
-		type = "datashift";
+		type = st->backward ? "datashift" : "datashift-checksum";
 	if (strcmp(type, "checksum") && strcmp(type, "journal") && strcmp(type, "none") &&
-	    strcmp(type, "datashift")) {
+	    strcmp(type, "datashift") && strcmp(type, "datashift-checksum")) {
 		log_err("resilience '%s' is not supported (use checksum, journal or none)", type);
 		return VMC_ENOTSUP;
 	}
@@ -1042,7 +1119,7 @@ int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_star
 	snprintf(k.reenc.type, sizeof(k.reenc.type), "%s", type);
 	if (st->moved)
 		k.reenc.shift = st->moved->size;
-	if (strcmp(type, "checksum") == 0) {
+	if (strstr(type, "checksum")) {
 		uint32_t bs = CHECKSUM_BLOCK;
 		snprintf(k.reenc.hash, sizeof(k.reenc.hash), "%s",
 			 plan->hash ? plan->hash : "sha256");
@@ -1069,6 +1146,7 @@ int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_star
 	if (st->moved) {
 		re.moved = backup(st->moved, FLAG_MOVED);
 		re.has_moved = true;
+		re.shift_down = !st->backward;
 	}
 	re.dig_old = st->old_digest;
 	re.dig_new = st->new_digest;
@@ -1078,7 +1156,8 @@ int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_star
 	re.k_new = st->k_new;
 	re.k_new_len = st->k_new_len;
 	if ((r = layout_state(&re, st->backward ? st->size : 0, 0, 0)) < 0 ||
-	    (r = luks2_json_set_requirement(m->json, REQ_V2, true)) < 0)
+	    (r = luks2_json_set_requirement(
+		 m->json, strcmp(type, "datashift-checksum") ? REQ_V2 : REQ_V3, true)) < 0)
 		return r;
 	/* The model must see the new keyslot and segments before the digest is computed. */
 	if ((r = luks2_json_to_meta(m->json, m->hdr_size, m)) < 0 ||
