@@ -65,38 +65,6 @@ static int open_data(const char *path, unsigned flags, int partition, struct sto
 	return r;
 }
 
-static int storage_reader(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	return storage_read(ctx, buf, len, off);
-}
-
-/* Reads whichever LUKS version the header device holds. */
-static int load_meta(struct storage *st, struct luks_meta *m, bool *ret_damaged)
-{
-	uint8_t buf[LUKS1_HDR_LEN];
-	uint64_t size = 0;
-	int r;
-
-	r = storage_read(st, buf, sizeof(buf), 0);
-	if (r == -ENODATA) {
-		log_err("%s: not a LUKS image (too small)", storage_path(st));
-		return VMC_ENOTLUKS;
-	}
-	if (r < 0)
-		return r;
-	if (memcmp(buf, "LUKS\xba\xbe", 6) == 0 && load_be16(buf + 6) == 1) {
-		storage_size(st, &size);
-		r = luks1_parse(buf, sizeof(buf), size, m);
-	} else {
-		r = luks2_hdr_load(storage_reader, st, m, ret_damaged);
-	}
-	if (r == VMC_ENOTLUKS)
-		log_err("%s: not a LUKS image", storage_path(st));
-	else if (r == VMC_ECORRUPT)
-		log_err("%s: the LUKS header is corrupted", storage_path(st));
-	return r;
-}
-
 /* Where a conversion keeps the old header region until the new one is committed. */
 static char *journal_path(const struct storage *hdr)
 {
@@ -163,7 +131,7 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	r = recover_conversion(img);
 	if (r < 0)
 		goto out;
-	r = load_meta(img->hdr, &img->meta, &img->damaged);
+	r = luks_meta_load(img->hdr, &img->meta, &img->damaged);
 	if (img->hdr == img->data) {
 		int j = inplace_recover(img->data, r == 0);
 		if (j < 0 && r == 0)
@@ -691,7 +659,7 @@ VMC_API int vmc_header_restore(const char *path, const char *header, const char 
 		goto out;
 	/* The current header, if it can be read at all, is what the backup must match. */
 	vmc_set_log_muted(true);
-	have_cur = load_meta(st, &cur, NULL) == 0;
+	have_cur = luks_meta_load(st, &cur, NULL) == 0;
 	vmc_set_log_muted(false);
 	r = luks_header_restore(st, have_cur ? &cur : NULL, backup, force);
 out:

@@ -74,17 +74,11 @@ int luks_header_backup(struct storage *hdr, const struct luks_meta *m, const cha
 	return r;
 }
 
-static int storage_read_cb(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	return storage_read(ctx, buf, len, off);
-}
-
 int luks_header_restore(struct storage *hdr, const struct luks_meta *cur, const char *file,
 			bool force)
 {
 	struct storage *in = NULL;
 	struct luks_meta b;
-	uint8_t l1[LUKS1_HDR_LEN];
 	uint64_t size = 0, region, copy;
 	int r;
 
@@ -99,14 +93,11 @@ int luks_header_restore(struct storage *hdr, const struct luks_meta *cur, const 
 		r = VMC_ENOTLUKS;
 		goto out;
 	}
-	r = storage_read(in, l1, sizeof(l1), 0);
-	if (r == 0 && memcmp(l1, "LUKS\xba\xbe", 6) == 0 && load_be16(l1 + 6) == 1)
-		r = luks1_parse(l1, sizeof(l1), size, &b);
-	else
-		r = luks2_hdr_load(storage_read_cb, in, &b, NULL);
+	vmc_set_log_muted(true);
+	r = luks_meta_load(in, &b, NULL);
+	vmc_set_log_muted(false);
 	if (r < 0) {
 		log_err("%s: not a valid LUKS header backup", file);
-		r = r == -ENODATA ? VMC_ENOTLUKS : r;
 		goto out;
 	}
 	region = luks_header_region(&b);

@@ -1,9 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Queries over the shared LUKS1/LUKS2 model. */
+#include <errno.h>
 #include <string.h>
 
 #include "format/luks2_json.h"
+#include "format/luks1.h"
+#include "format/luks2_hdr.h"
 #include "format/meta.h"
+#include "io/storage.h"
+#include "util.h"
 
 void luks_meta_clear(struct luks_meta *m)
 {
@@ -49,4 +54,35 @@ uint64_t luks_meta_data_offset(const struct luks_meta *m)
 			off = s->offset;
 	}
 	return off == UINT64_MAX ? 0 : off;
+}
+
+static int storage_reader(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	return storage_read(ctx, buf, len, off);
+}
+
+int luks_meta_load(struct storage *st, struct luks_meta *m, bool *ret_damaged)
+{
+	uint8_t buf[LUKS1_HDR_LEN];
+	uint64_t size = 0;
+	int r;
+
+	r = storage_read(st, buf, sizeof(buf), 0);
+	if (r == -ENODATA) {
+		log_err("%s: not a LUKS image (too small)", storage_path(st));
+		return VMC_ENOTLUKS;
+	}
+	if (r < 0)
+		return r;
+	if (memcmp(buf, "LUKS\xba\xbe", 6) == 0 && load_be16(buf + 6) == 1) {
+		storage_size(st, &size);
+		r = luks1_parse(buf, sizeof(buf), size, m);
+	} else {
+		r = luks2_hdr_load(storage_reader, st, m, ret_damaged);
+	}
+	if (r == VMC_ENOTLUKS)
+		log_err("%s: not a LUKS image", storage_path(st));
+	else if (r == VMC_ECORRUPT)
+		log_err("%s: the LUKS header is corrupted", storage_path(st));
+	return r;
 }

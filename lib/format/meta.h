@@ -130,4 +130,12 @@ int luks_meta_segment_digest(const struct luks_meta *m, int seg);
 /* Data offset in bytes (the lowest data segment offset). */
 uint64_t luks_meta_data_offset(const struct luks_meta *m);
 
+struct storage;
+/*
+ * Reads whichever LUKS version the header device st holds into m (LUKS2: both
+ * copies, *ret_damaged (may be NULL) set when one needs repair). Errors are
+ * logged with the device's name: VMC_ENOTLUKS, VMC_ECORRUPT, VMC_ENOTSUP, I/O.
+ */
+int luks_meta_load(struct storage *st, struct luks_meta *m, bool *ret_damaged);
+
 #endif

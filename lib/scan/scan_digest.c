@@ -8,8 +8,6 @@
 
 #include "crypto/backend.h"
 #include "format/keyslot.h"
-#include "format/luks1.h"
-#include "format/luks2_hdr.h"
 #include "io/storage.h"
 #include "scan/scan_internal.h"
 #include "util.h"
@@ -20,43 +18,16 @@
 /* XTS key halves whose schedules lie this close are tried first (one cipher context). */
 #define NEAR_BYTES 4096
 
-static int storage_reader(void *ctx, void *buf, size_t len, uint64_t off)
-{
-	return storage_read(ctx, buf, len, off);
-}
-
-/*
- * Reads the LUKS1 or LUKS2 metadata of path, as vmc_image_open() does. The
- * public API has no way to test a volume key against an image's digest without
- * unlocking it; until it has one, this reads the header through the format
- * module directly.
- */
+/* Reads the LUKS1 or LUKS2 metadata of path, read-only. */
 static int load_header(const char *path, struct luks_meta *m)
 {
-	uint8_t buf[LUKS1_HDR_LEN];
 	struct storage *st = NULL;
-	uint64_t size = 0;
 	int r;
 
 	r = storage_open(path, STORAGE_RDONLY, &st);
 	if (r < 0)
 		return r;
-	r = storage_read(st, buf, sizeof(buf), 0);
-	if (r == -ENODATA)
-		r = VMC_ENOTLUKS;
-	if (r < 0)
-		goto out;
-	if (memcmp(buf, "LUKS\xba\xbe", 6) == 0 && load_be16(buf + 6) == 1) {
-		storage_size(st, &size);
-		r = luks1_parse(buf, sizeof(buf), size, m);
-	} else {
-		r = luks2_hdr_load(storage_reader, st, m, NULL);
-	}
-	if (r == VMC_ENOTLUKS)
-		log_err("%s: not a LUKS image", path);
-	else if (r == VMC_ECORRUPT)
-		log_err("%s: the LUKS header is corrupted", path);
-out:
+	r = luks_meta_load(st, m, NULL);
 	storage_free(st);
 	return r;
 }
