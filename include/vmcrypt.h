@@ -109,6 +109,13 @@ VMC_API int vmc_image_volume_key(struct vmc_image *img, uint8_t **ret_key, size_
  */
 VMC_API int vmc_image_read(struct vmc_image *img, void *buf, size_t len, uint64_t offset);
 VMC_API int vmc_image_write(struct vmc_image *img, const void *buf, size_t len, uint64_t offset);
+/*
+ * Discards whole sectors inside [offset, offset + len): their space is given
+ * back (a hole in a sparse file) and they read back as garbage, as with
+ * dm-crypt's allow_discards. Leaks which blocks are unused. -EOPNOTSUPP where
+ * holes cannot be punched.
+ */
+VMC_API int vmc_image_discard(struct vmc_image *img, uint64_t offset, uint64_t len);
 /* fdatasync() of the data (and header) file. */
 VMC_API int vmc_image_flush(struct vmc_image *img);
 

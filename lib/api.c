@@ -306,6 +306,12 @@ VMC_API int vmc_image_write(struct vmc_image *img, const void *buf, size_t len, 
 	return r < 0 ? r : volume_write(img->vol, buf, len, offset);
 }
 
+VMC_API int vmc_image_discard(struct vmc_image *img, uint64_t offset, uint64_t len)
+{
+	int r = need_volume(img);
+	return r < 0 ? r : volume_discard(img->vol, offset, len);
+}
+
 VMC_API int vmc_image_flush(struct vmc_image *img)
 {
 	int r = storage_sync(img->data);

@@ -423,6 +423,26 @@ int volume_crypt(struct volume *vol, uint8_t *buf, size_t len, uint64_t off, boo
 	return 0;
 }
 
+int volume_discard(struct volume *vol, uint64_t off, uint64_t len)
+{
+	int r;
+
+	if ((r = check_range(vol, (size_t)len, off)) < 0)
+		return r;
+	while (len > 0) {
+		struct extent *e = extent_at(vol, off);
+		uint64_t in = off - e->plain_off, n = e->len - in < len ? e->len - in : len;
+		/* Whole sectors only: a partial sector keeps its other bytes. */
+		uint64_t a = round_up_u64(in, e->sector_size),
+			 b = (in + n) / e->sector_size * e->sector_size;
+		if (b > a && (r = storage_punch(vol->st, e->phys_off + a, b - a)) < 0)
+			return r;
+		off += n;
+		len -= n;
+	}
+	return 0;
+}
+
 uint64_t volume_phys(struct volume *vol, uint64_t off)
 {
 	struct extent *e = extent_at(vol, off);

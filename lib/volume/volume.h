@@ -45,6 +45,12 @@ int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off);
  * its own I/O.
  */
 int volume_crypt(struct volume *vol, uint8_t *buf, size_t len, uint64_t off, bool encrypt);
+/*
+ * Deallocates the whole sectors inside [off, off + len) in the data file (punch
+ * hole): they read back as the decryption of zeros. -EOPNOTSUPP on a device
+ * that cannot punch holes.
+ */
+int volume_discard(struct volume *vol, uint64_t off, uint64_t len);
 /* Where plaintext offset off is stored in the data device. */
 uint64_t volume_phys(struct volume *vol, uint64_t off);
 
