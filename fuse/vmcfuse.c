@@ -102,31 +102,15 @@ int vmcfuse_vmdk_descriptor(char *buf, size_t len, uint64_t size, const char *ex
 	return n;
 }
 
-/*
- * A stable identity for VirtualBox's media registry: the LUKS UUID, taken from
- * the header description (luksDump's "UUID:" line). NULL when there is none.
- */
+/* A stable identity for VirtualBox's media registry: the LUKS UUID. */
 static int image_uuid(struct vmc_image *img, char *buf)
 {
-	char *text = NULL, *p;
-	int r;
+	const char *u = vmc_image_uuid(img);
 
-	r = vmc_image_dump(img, false, &text);
-	if (r < 0)
-		return r;
-	p = strstr(text, "\nUUID:");
-	r = -ENOENT;
-	if (p) {
-		p += strlen("\nUUID:");
-		p += strspn(p, " \t");
-		if (strspn(p, "0123456789abcdefABCDEF-") == UUID_LEN) {
-			memcpy(buf, p, UUID_LEN);
-			buf[UUID_LEN] = '\0';
-			r = 0;
-		}
-	}
-	free(text);
-	return r;
+	if (!u || strlen(u) != UUID_LEN)
+		return -ENOENT;
+	memcpy(buf, u, UUID_LEN + 1);
+	return 0;
 }
 
 static void *fs_init(struct fuse_conn_info *conn, struct fuse_config *cfg)

@@ -281,7 +281,7 @@ static int plugin_config_complete(void)
 	"password=PASSWORD    passphrase: -, -FD or +FILE as for every nbdkit password\n"        \
 	"key-file=FILE|-FD    passphrase: every byte of a key file (as cryptsetup)\n"            \
 	"key-slot=N           try only key slot N\n"                                             \
-	"allow-discards=BOOL  accept TRIM, carried out as encrypted zeros (default false)\n"     \
+	"allow-discards=BOOL  accept TRIM: whole sectors become holes (default false)\n"         \
 	"readonly=BOOL        open the image read-only, sharing it with readers (also use -r)\n" \
 	"status-fd=FD         write the start-up result (0 or -errno) to FD"
 
@@ -540,10 +540,21 @@ static int plugin_zero(void *handle, uint32_t count, uint64_t offset, uint32_t f
 	return write_zeros(count, offset, flags);
 }
 
+/*
+ * A trim gives the space back, as dm-crypt's allow_discards does: whole sectors
+ * become holes (reading back as garbage, which TRIM allows); partial sectors
+ * at the edges are left as they are.
+ */
 static int plugin_trim(void *handle, uint32_t count, uint64_t offset, uint32_t flags)
 {
+	int r;
+
 	(void)handle;
-	return write_zeros(count, offset, flags);
+	(void)flags;
+	r = vmc_image_discard(img, offset, count);
+	if (r == -EOPNOTSUPP)
+		return write_zeros(count, offset, flags);
+	return r < 0 ? request_error(r, "trim", offset, count) : 0;
 }
 
 static struct nbdkit_plugin plugin = {
