@@ -42,4 +42,7 @@ const struct luks_segment *image_data_segment(const struct vmc_image *img);
  */
 int inplace_recover(struct storage *st, bool header_ok);
 
+/* The engine's plan from the public re-encryption parameters. */
+void image_reenc_plan(const struct vmc_reencrypt_params *p, struct reenc_plan *plan);
+
 #endif

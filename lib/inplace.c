@@ -223,7 +223,6 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 	struct format_hook hook = {.prepare = encrypt_prepare, .ctx = &ctx, .keep_size = true};
 	struct reenc_keys keys = {0};
 	struct vmc_image *img = NULL;
-	struct vmc_open_params op = {.header = fp->header, .partition = fp->partition};
 	char *journal = NULL;
 	uint8_t *vk = NULL;
 	uint64_t off = 0, psize = 0;
@@ -231,12 +230,7 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 
 	if (!p)
 		p = &defaults;
-	plan.resilience = p->resilience;
-	plan.hash = p->hash;
-	plan.hotzone = p->hotzone_size;
-	plan.stop_after = p->stop_after;
-	plan.progress = p->progress;
-	plan.userdata = p->userdata;
+	image_reenc_plan(p, &plan);
 	ctx.plan = &plan;
 	if (f.luks_version == 1) {
 		log_err("in-place encryption makes LUKS2 images (convert to LUKS1 afterwards)");
@@ -360,7 +354,6 @@ out:
 	reenc_keys_clear(&keys);
 	secmem_free(vk);
 	free(journal);
-	(void)op;
 	vmc_image_free(img);
 	return r;
 }
@@ -473,12 +466,7 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 	if ((r = image_need_writable(img)) < 0 ||
 	    (r = image_need_luks2(img, "decrypt --in-place")) < 0)
 		return r;
-	plan.resilience = p->resilience;
-	plan.hash = p->hash;
-	plan.hotzone = p->hotzone_size;
-	plan.stop_after = p->stop_after;
-	plan.progress = p->progress;
-	plan.userdata = p->userdata;
+	image_reenc_plan(p, &plan);
 	if (img->meta.reencrypt)
 		return vmc_image_rekey(img, pass, pass_len, p);
 	prev = *image_data_segment(img);

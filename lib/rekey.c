@@ -84,7 +84,7 @@ VMC_API bool vmc_image_reencrypt_pending(const struct vmc_image *img)
 	return img->meta.reencrypt;
 }
 
-static void make_plan(const struct vmc_reencrypt_params *p, struct reenc_plan *plan)
+void image_reenc_plan(const struct vmc_reencrypt_params *p, struct reenc_plan *plan)
 {
 	memset(plan, 0, sizeof(*plan));
 	plan->resilience = p->resilience;
@@ -130,7 +130,7 @@ static int resume(struct vmc_image *img, const void *pass, size_t pass_len,
 	struct reenc_plan plan;
 	int r;
 
-	make_plan(p, &plan);
+	image_reenc_plan(p, &plan);
 	reenc_keys_clear(&img->keys);
 	r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys);
 	if (r < 0)
@@ -229,7 +229,7 @@ static int start(struct vmc_image *img, const void *pass, size_t pass_len,
 	int slot, old_dig, new_dig, r;
 	bool from_luks1 = img->meta.version == 1;
 
-	make_plan(p, &plan);
+	image_reenc_plan(p, &plan);
 	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &k_old, &slot);
 	if (r < 0)
 		return r;

@@ -362,85 +362,88 @@ out:
 	return r;
 }
 
-int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off)
+/* Calls fn for each piece of [off, off + len) that lies in one extent; at = bytes before it. */
+typedef int piece_fn(struct volume *vol, struct extent *e, size_t at, size_t n, uint64_t in,
+		     void *ctx);
+
+static int for_each_piece(struct volume *vol, uint64_t off, uint64_t len, piece_fn *fn, void *ctx)
 {
-	uint8_t *p = buf;
-	int r;
-
-	if ((r = check_range(vol, len, off)) < 0)
-		return r;
-	while (len > 0) {
-		struct extent *e = extent_at(vol, off);
-		uint64_t in = off - e->plain_off;
-		size_t n = e->len - in < len ? (size_t)(e->len - in) : len;
-		if ((r = extent_read(vol, e, p, n, in)) < 0)
-			return r;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-	int r;
-
-	if ((r = check_range(vol, len, off)) < 0)
-		return r;
-	while (len > 0) {
-		struct extent *e = extent_at(vol, off);
-		uint64_t in = off - e->plain_off;
-		size_t n = e->len - in < len ? (size_t)(e->len - in) : len;
-		if ((r = extent_write(vol, e, p, n, in)) < 0)
-			return r;
-		p += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-int volume_crypt(struct volume *vol, uint8_t *buf, size_t len, uint64_t off, bool encrypt)
-{
-	int r;
-
-	if ((r = check_range(vol, len, off)) < 0)
-		return r;
-	while (len > 0) {
-		struct extent *e = extent_at(vol, off);
-		uint64_t in = off - e->plain_off;
-		size_t n = e->len - in < len ? (size_t)(e->len - in) : len;
-		if (in % e->sector_size || n % e->sector_size)
-			return -EINVAL;
-		if ((r = crypt_range(vol, e, buf, buf, n, in, encrypt)) < 0)
-			return r;
-		buf += n;
-		off += n;
-		len -= n;
-	}
-	return 0;
-}
-
-int volume_discard(struct volume *vol, uint64_t off, uint64_t len)
-{
+	size_t at = 0;
 	int r;
 
 	if ((r = check_range(vol, (size_t)len, off)) < 0)
 		return r;
 	while (len > 0) {
 		struct extent *e = extent_at(vol, off);
-		uint64_t in = off - e->plain_off, n = e->len - in < len ? e->len - in : len;
-		/* Whole sectors only: a partial sector keeps its other bytes. */
-		uint64_t a = round_up_u64(in, e->sector_size),
-			 b = (in + n) / e->sector_size * e->sector_size;
-		if (b > a && (r = storage_punch(vol->st, e->phys_off + a, b - a)) < 0)
+		uint64_t in = off - e->plain_off;
+		size_t n = e->len - in < len ? (size_t)(e->len - in) : (size_t)len;
+		if ((r = fn(vol, e, at, n, in, ctx)) < 0)
 			return r;
+		at += n;
 		off += n;
 		len -= n;
 	}
 	return 0;
+}
+
+static int read_piece(struct volume *vol, struct extent *e, size_t at, size_t n, uint64_t in,
+		      void *ctx)
+{
+	return extent_read(vol, e, (uint8_t *)ctx + at, n, in);
+}
+
+static int write_piece(struct volume *vol, struct extent *e, size_t at, size_t n, uint64_t in,
+		       void *ctx)
+{
+	return extent_write(vol, e, (const uint8_t *)ctx + at, n, in);
+}
+
+struct crypt_ctx {
+	uint8_t *buf;
+	bool encrypt;
+};
+
+static int crypt_piece(struct volume *vol, struct extent *e, size_t at, size_t n, uint64_t in,
+		       void *ctx)
+{
+	struct crypt_ctx *c = ctx;
+
+	if (in % e->sector_size || n % e->sector_size)
+		return -EINVAL;
+	return crypt_range(vol, e, c->buf + at, c->buf + at, n, in, c->encrypt);
+}
+
+static int discard_piece(struct volume *vol, struct extent *e, size_t at, size_t n, uint64_t in,
+			 void *ctx)
+{
+	/* Whole sectors only: a partial sector keeps its other bytes. */
+	uint64_t a = round_up_u64(in, e->sector_size);
+	uint64_t b = (in + n) / e->sector_size * e->sector_size;
+
+	(void)at;
+	(void)ctx;
+	return b > a ? storage_punch(vol->st, e->phys_off + a, b - a) : 0;
+}
+
+int volume_read(struct volume *vol, void *buf, size_t len, uint64_t off)
+{
+	return for_each_piece(vol, off, len, read_piece, buf);
+}
+
+int volume_write(struct volume *vol, const void *buf, size_t len, uint64_t off)
+{
+	return for_each_piece(vol, off, len, write_piece, (void *)buf);
+}
+
+int volume_crypt(struct volume *vol, uint8_t *buf, size_t len, uint64_t off, bool encrypt)
+{
+	struct crypt_ctx c = {buf, encrypt};
+	return for_each_piece(vol, off, len, crypt_piece, &c);
+}
+
+int volume_discard(struct volume *vol, uint64_t off, uint64_t len)
+{
+	return for_each_piece(vol, off, len, discard_piece, NULL);
 }
 
 uint64_t volume_phys(struct volume *vol, uint64_t off)
