@@ -508,9 +508,8 @@ static int plugin_pwrite(void *handle, const void *buf, uint32_t count, uint64_t
 }
 
 /*
- * Zeros, and with allow-discards also trims, are written as encrypted zeros:
- * a hole punched in the ciphertext would read back as garbage, not zeros, and
- * would show which blocks are unused. NBDKIT_FLAG_MAY_TRIM is therefore ignored.
+ * Zeros are written as encrypted zeros: a hole punched in the ciphertext would
+ * read back as garbage, not zeros. NBDKIT_FLAG_MAY_TRIM is therefore ignored.
  */
 static int write_zeros(uint32_t count, uint64_t offset, uint32_t flags)
 {
