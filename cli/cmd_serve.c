@@ -36,10 +36,26 @@ static const char *nbdkit_program(void)
 
 static const char *nbdkit_plugin(void)
 {
+	static char built[PATH_MAX];
 	const char *p = getenv("VMCRYPT_NBDKIT_PLUGIN");
+	ssize_t n;
+	char *slash;
 
-	/* nbdkit finds "vmcrypt" in its plugin directory, where the build installs it. */
-	return p && *p ? p : "vmcrypt";
+	if (p && *p)
+		return p;
+	/* Run from the build tree: the plugin built next to this program. */
+	n = readlink("/proc/self/exe", built, sizeof(built) - 1);
+	if (n > 0) {
+		built[n] = '\0';
+		slash = strrchr(built, '/');
+		if (slash && (size_t)(slash - built) + 40 < sizeof(built)) {
+			strcpy(slash, "/../nbdkit/nbdkit-vmcrypt-plugin.so");
+			if (access(built, R_OK) == 0)
+				return built;
+		}
+	}
+	/* Installed: nbdkit finds "vmcrypt" in its plugin directory. */
+	return "vmcrypt";
 }
 
 /* ---- output for QEMU and libvirt ------------------------------------------------ */

@@ -56,6 +56,23 @@ else
 	key=old.key
 fi
 
+if "$vmcrypt" help 2>&1 | grep -q '^ *serve' && command -v nbdcopy >/dev/null; then
+	step "Serve the plaintext over NBD, as a VM would use it, and read it back with nbdcopy"
+	printf '$ %s\n' "vmcrypt serve disk.luks --socket nbd.sock --key-file $key &"
+	"${as_user[@]}" "$vmcrypt" serve disk.luks --socket "$work/nbd.sock" --key-file "$key" \
+		>serve.out 2>&1 &
+	server=$!
+	for _ in $(seq 1 100); do
+		[ -S "$work/nbd.sock" ] && break
+		sleep 0.1
+	done
+	grep -E -- '-drive|-blockdev' serve.out | head -2 | sed 's/^/    /' || true
+	run nbdcopy "nbd+unix:///?socket=$work/nbd.sock" served.raw
+	kill -TERM "$server"
+	wait "$server" || true
+	cmp plain.raw served.raw && echo "served plaintext is byte-identical to the original"
+fi
+
 step "Decrypt it back to a plain image and read the files with debugfs (no mount, no root)"
 run "$vmcrypt" decrypt disk.luks back.raw --key-file "$key" --batch-mode
 run debugfs -R "cat /hello.txt" back.raw 2>/dev/null
