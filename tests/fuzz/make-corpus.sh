@@ -1,0 +1,210 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Regenerates the seed corpus tests/fuzz/corpus/<harness>/: small valid headers made by
+# cryptsetup (cut to the metadata copies), complete tiny images made by mkseed.py
+# (passphrase "fuzz", one AF stripe), and single precise corruptions of both.
+# The corpus is checked in; run this only to change it, and keep it under 2 MiB.
+#   tests/fuzz/make-corpus.sh [VMCRYPT]   (VMCRYPT: a built vmcrypt, to check the images)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+out=$here/corpus
+vmcrypt=${1:-}
+py=python3
+[ -x /usr/bin/python3 ] && py=/usr/bin/python3
+command -v cryptsetup >/dev/null || { echo "make-corpus: cryptsetup is needed" >&2; exit 1; }
+
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'fuzz' >"$tmp/pass"
+rm -rf "$out"
+mkdir -p "$out"/{luks1,luks2_hdr,luks2_json,token,keyslot,restore}
+
+cs() { cryptsetup --disable-locks --batch-mode "$@"; }
+fast=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
+
+# --- cryptsetup headers ------------------------------------------------------------
+cs_luks2() # NAME BYTES_KEPT FORMAT_ARGS...
+{
+	local name=$1 keep=$2
+	shift 2
+	truncate -s 20M "$tmp/$name.img"
+	cs luksFormat --type luks2 --key-file "$tmp/pass" "$@" "$tmp/$name.img"
+	head -c "$keep" "$tmp/$name.img" >"$out/luks2_hdr/cs-$name"
+}
+cs_luks2 default 32768 --pbkdf argon2id --pbkdf-force-iterations 4 --pbkdf-memory 32 --pbkdf-parallel 1
+cs_luks2 pbkdf2-label 32768 "${fast[@]}" --label fuzz-label --subsystem fuzz-sub --hash sha512
+cs_luks2 cbc-essiv-512 32768 "${fast[@]}" --cipher aes-cbc-essiv:sha256 --key-size 256 --sector-size 512
+cs_luks2 meta64k-primary 65536 "${fast[@]}" --luks2-metadata-size 64k --luks2-keyslots-size 1m
+# Two keyslots and a token.
+cs luksAddKey "${fast[@]}" --key-file "$tmp/pass" "$tmp/pbkdf2-label.img" "$tmp/pass"
+printf '{"type":"vmcrypt-fuzz","keyslots":["1"],"x":[1,2,{"y":null}]}' >"$tmp/token.json"
+cs token import --json-file "$tmp/token.json" "$tmp/pbkdf2-label.img"
+head -c 32768 "$tmp/pbkdf2-label.img" >"$out/luks2_hdr/cs-2slots-token"
+# A re-encryption in progress (reencrypt keyslot, backup segments, requirement).
+cp "$tmp/default.img" "$tmp/reenc.img"
+if cs reencrypt --init-only --force-offline-reencrypt --key-file "$tmp/pass" "${fast[@]}" \
+	"$tmp/reenc.img" 2>/dev/null; then
+	head -c 32768 "$tmp/reenc.img" >"$out/luks2_hdr/cs-reencrypt"
+fi
+# LUKS1: the 592-byte phdr is all the parser reads.
+for spec in "aes-xts-plain64 512 sha256" "aes-cbc-essiv:sha256 256 sha1" "aes-xts-plain64 256 sha512"; do
+	set -- $spec
+	truncate -s 4M "$tmp/l1.img"
+	cs luksFormat --type luks1 "${fast[@]}" --key-file "$tmp/pass" --cipher "$1" --key-size "$2" \
+		--hash "$3" "$tmp/l1.img"
+	head -c 592 "$tmp/l1.img" >"$out/luks1/cs-${1%%:*}-$2-$3"
+	rm -f "$tmp/l1.img"
+done
+
+# --- complete tiny images -------------------------------------------------------------
+seed() { "$py" "$here/mkseed.py" "$@"; }
+seed luks2 "$out/keyslot/mk2-xts512-pbkdf2-4096" --data-kib 4
+seed luks2 "$out/keyslot/mk2-essiv-argon2id-512-2slots" --cipher aes-cbc-essiv:sha256 \
+	--key-bytes 32 --sector-size 512 --kdf argon2id --keyslots 2 --token --data-kib 4
+seed luks2 "$out/keyslot/mk2-xts256-argon2i-sha512" --key-bytes 32 --kdf argon2i --hash sha512 \
+	--label seed --data-kib 4
+seed luks2 "$out/keyslot/mk2-cbc-plain64-1024" --cipher aes-cbc-plain64 --key-bytes 16 \
+	--sector-size 1024 --data-kib 4
+seed luks1 "$out/keyslot/mk1-xts256-sha256" --key-bytes 32 --data-kib 4
+seed luks1 "$out/keyslot/mk1-essiv-sha1-2slots" --cipher aes-cbc-essiv:sha256 --key-bytes 32 \
+	--hash sha1 --keyslots 2 --data-kib 4
+seed luks1 "$out/keyslot/mk1-cbc-plain-sha512" --cipher aes-cbc-plain --key-bytes 16 --hash sha512 \
+	--data-kib 4
+if [ -n "$vmcrypt" ]; then
+	for f in "$out"/keyslot/*; do
+		"$vmcrypt" test-key "$f" --key-file "$tmp/pass" ||
+			{ echo "make-corpus: vmcrypt does not open $f" >&2; exit 1; }
+	done
+fi
+cp "$out/keyslot/mk2-xts512-pbkdf2-4096" "$out/luks2_hdr/mk2-complete"
+cp "$out/keyslot/mk1-xts256-sha256" "$out/luks1/mk1-complete"
+# Backups are the header region: everything before the data.
+head -c $((32768 + 4096)) "$out/keyslot/mk2-xts512-pbkdf2-4096" >"$out/restore/mk2-backup"
+head -c $((32768 + 8192)) "$out/keyslot/mk2-essiv-argon2id-512-2slots" >"$out/restore/mk2-backup-2slots"
+head -c 8192 "$out/keyslot/mk1-xts256-sha256" >"$out/restore/mk1-backup"
+head -c 16384 "$out/keyslot/mk2-xts512-pbkdf2-4096" >"$out/restore/mk2-primary-only"
+head -c 592 "$out/keyslot/mk1-xts256-sha256" >"$out/restore/mk1-phdr-only"
+
+# --- precise corruptions and the JSON texts ------------------------------------------------
+"$py" - "$out" <<'PYEOF'
+import hashlib, json, os, struct, sys
+out = sys.argv[1]
+
+def rd(p):
+    with open(p, "rb") as f:
+        return bytearray(f.read())
+
+def wr(p, b):
+    with open(p, "wb") as f:
+        f.write(bytes(b))
+
+def fix(b, off):
+    size = struct.unpack(">Q", b[off + 8:off + 16])[0]
+    b[off + 448:off + 512] = bytes(64)
+    b[off + 448:off + 480] = hashlib.sha256(bytes(b[off:off + size])).digest()
+
+def set_json(b, doc):
+    size = struct.unpack(">Q", b[8:16])[0]
+    js = json.dumps(doc, separators=(",", ":")).encode()
+    for off in (0, size):
+        if len(b) >= off + size:
+            b[off + 4096:off + size] = js + bytes(size - 4096 - len(js))
+            fix(b, off)
+
+def get_json(b):
+    return json.loads(bytes(b[4096:struct.unpack(">Q", b[8:16])[0]]).split(b"\0", 1)[0])
+
+# LUKS1 corruptions of a cryptsetup phdr.
+l1 = rd(os.path.join(out, "luks1", "cs-aes-xts-plain64-512-sha256"))
+def l1var(name, edit):
+    b = bytearray(l1); edit(b); wr(os.path.join(out, "luks1", "bad-" + name), b)
+l1var("version3", lambda b: b.__setitem__(slice(6, 8), b"\0\3"))
+l1var("keybytes0", lambda b: b.__setitem__(slice(108, 112), bytes(4)))
+l1var("keybytes-huge", lambda b: b.__setitem__(slice(108, 112), b"\x7f\xff\xff\xff"))
+l1var("cipher-unterminated", lambda b: b.__setitem__(slice(8, 40), b"a" * 32))
+l1var("hash-unknown", lambda b: b.__setitem__(slice(72, 104), b"whirlpool".ljust(32, b"\0")))
+l1var("slot0-state", lambda b: b.__setitem__(slice(208, 212), b"\0\0\0\1"))
+l1var("slot0-stripes0", lambda b: b.__setitem__(slice(208 + 44, 208 + 48), bytes(4)))
+l1var("slot0-offset-in-phdr", lambda b: b.__setitem__(slice(208 + 40, 208 + 44), b"\0\0\0\1"))
+def overlap(b):
+    b[208 + 48:208 + 52] = b"\x00\xac\x71\xf3"
+    b[208 + 48 + 4:208 + 48 + 8] = b"\0\0\x03\xe8"
+    b[208 + 48 + 40:208 + 48 + 44] = b[208 + 40:208 + 44]
+l1var("slots-overlap", overlap)
+l1var("payload-inside-slot", lambda b: b.__setitem__(slice(104, 108), b"\0\0\0\x10"))
+
+# LUKS2 corruptions: binary fields of each copy, and JSON edits with valid checksums.
+base = rd(os.path.join(out, "luks2_hdr", "cs-default"))
+def l2var(name, edit, copies=(0,), refix=True):
+    b = bytearray(base)
+    for c in copies:
+        edit(b, c * 16384)
+        if refix:
+            fix(b, c * 16384)
+    wr(os.path.join(out, "luks2_hdr", "bad-" + name), b)
+l2var("primary-flip", lambda b, o: b.__setitem__(o + 170, b[o + 170] ^ 1), refix=False)
+l2var("both-flip", lambda b, o: b.__setitem__(o + 170, b[o + 170] ^ 1), copies=(0, 1), refix=False)
+l2var("hdrsize-odd", lambda b, o: b.__setitem__(slice(o + 8, o + 16), struct.pack(">Q", 20000)))
+l2var("hdroffset", lambda b, o: b.__setitem__(slice(o + 256, o + 264), struct.pack(">Q", 512)))
+l2var("seqid-newer-secondary", lambda b, o: b.__setitem__(slice(o + 16, o + 24), struct.pack(">Q", 9)),
+      copies=(1,))
+l2var("csum-alg", lambda b, o: b.__setitem__(slice(o + 72, o + 104), b"md5".ljust(32, b"\0")))
+l2var("json-unterminated", lambda b, o: b.__setitem__(slice(o + 4096, o + 16384), b" " * 12288))
+doc = get_json(base)
+def jvar(name, edit):
+    d = json.loads(json.dumps(doc)); edit(d)
+    b = bytearray(base); set_json(b, d)
+    # The primary copy alone is enough for the loader (and halves the corpus).
+    wr(os.path.join(out, "luks2_hdr", "json-" + name), b[:16384])
+    wr(os.path.join(out, "luks2_json", "json-" + name), json.dumps(d, separators=(",", ":")).encode())
+jvar("keyslot-offset-int", lambda d: d["keyslots"]["0"]["area"].__setitem__("offset", 32768))
+jvar("keyslot-past-end", lambda d: d["keyslots"]["0"]["area"].__setitem__("offset", "18446744073709551615"))
+jvar("keysize-huge", lambda d: d["keyslots"]["0"].__setitem__("key_size", 1 << 40))
+jvar("stripes-string", lambda d: d["keyslots"]["0"]["af"].__setitem__("stripes", "4000"))
+jvar("segment-overlaps-keyslots", lambda d: d["segments"]["0"].__setitem__("offset", "32768"))
+jvar("segment-size-odd", lambda d: d["segments"]["0"].__setitem__("size", "4097"))
+jvar("two-segments", lambda d: d["segments"].__setitem__("1", dict(d["segments"]["0"], offset="16777216")))
+jvar("keyslots-overlap", lambda d: d["keyslots"].__setitem__("1", d["keyslots"]["0"]))
+jvar("digest-missing-keyslot", lambda d: d["digests"]["0"]["keyslots"].append("5"))
+jvar("cipher-serpent", lambda d: d["segments"]["0"].__setitem__("encryption", "serpent-xts-plain64"))
+jvar("requirement", lambda d: d["config"].__setitem__("requirements", {"mandatory": ["x-unknown"]}))
+jvar("unknown-keyslot-type", lambda d: d["keyslots"].__setitem__("2", {"type": "future", "x": 1}))
+jvar("json-size-wrong", lambda d: d["config"].__setitem__("json_size", "4096"))
+jvar("keyslots-size-odd", lambda d: d["config"].__setitem__("keyslots_size", "1000"))
+jvar("id-leading-zero", lambda d: d["keyslots"].__setitem__("01", d["keyslots"].pop("0")))
+jvar("digest-argon", lambda d: d["digests"]["0"].__setitem__("type", "argon2id"))
+jvar("token-bad", lambda d: d["tokens"].__setitem__("0", {"keyslots": []}))
+jvar("integrity", lambda d: d["segments"]["0"].__setitem__("integrity", {"type": "hmac(sha256)"}))
+
+# JSON texts of the valid headers, and parser edge cases.
+for f in sorted(os.listdir(os.path.join(out, "luks2_hdr"))):
+    if f.startswith("cs-"):
+        b = rd(os.path.join(out, "luks2_hdr", f))
+        wr(os.path.join(out, "luks2_json", f), bytes(b[4096:]).split(b"\0", 1)[0])
+for name, text in [
+    ("empty-object", b"{}"),
+    ("deep", b"[" * 40 + b"]" * 40),
+    ("trailing", b'{"keyslots":{}} x'),
+    ("nul-inside", b'{"a":"b\0c"}'),
+    ("u64-max", b'{"keyslots":{},"tokens":{},"segments":{"0":{"type":"crypt","offset":"18446744073709551615",'
+                b'"size":"dynamic","iv_tweak":"18446744073709551615","encryption":"aes-xts-plain64",'
+                b'"sector_size":4096}},"digests":{},"config":{"json_size":"12288","keyslots_size":"0"}}'),
+    ("u64-overflow", b'{"config":{"json_size":"18446744073709551616","keyslots_size":"-1"}}'),
+    ("escapes", b'{"tokens":{"0":{"type":"\\u0000\\ud800","keyslots":[]}}}'),
+]:
+    wr(os.path.join(out, "luks2_json", "edge-" + name), text)
+
+# Tokens as `vmcrypt token import` gets them.
+for name, text in [
+    ("minimal", b'{"type":"x","keyslots":[]}'),
+    ("slots", b'{"type":"luks2-keyring","keyslots":["0","31"],"key_description":"k"}'),
+    ("slot-out-of-range", b'{"type":"x","keyslots":["32"]}'),
+    ("slot-int", b'{"type":"x","keyslots":[0]}'),
+    ("trailing-space", b'{"type":"x","keyslots":[]}  \n'),
+    ("trailing-garbage", b'{"type":"x","keyslots":[]} }'),
+    ("not-object", b'["type"]'),
+    ("nested", b'{"type":"x","keyslots":[],"a":{"b":{"c":[1,2.5,true,null,"\\/"]}}}'),
+]:
+    wr(os.path.join(out, "token", name), text)
+PYEOF
+echo "corpus: $(find "$out" -type f | wc -l) files, $(cat "$out"/*/* | wc -c) bytes"
