@@ -22,6 +22,19 @@ int cmd_dump(const struct cli_opts *o, char **args, int nargs);
 int cmd_test_key(const struct cli_opts *o, char **args, int nargs);
 int cmd_audit(const struct cli_opts *o, char **args, int nargs);
 int cmd_scan(const struct cli_opts *o, char **args, int nargs);
+int cmd_add_key(const struct cli_opts *o, char **args, int nargs);
+int cmd_remove_key(const struct cli_opts *o, char **args, int nargs);
+int cmd_change_key(const struct cli_opts *o, char **args, int nargs);
+int cmd_kill_slot(const struct cli_opts *o, char **args, int nargs);
+int cmd_erase(const struct cli_opts *o, char **args, int nargs);
+int cmd_header_backup(const struct cli_opts *o, char **args, int nargs);
+int cmd_header_restore(const struct cli_opts *o, char **args, int nargs);
+int cmd_repair(const struct cli_opts *o, char **args, int nargs);
+int cmd_convert(const struct cli_opts *o, char **args, int nargs);
+int cmd_config(const struct cli_opts *o, char **args, int nargs);
+int cmd_token_import(const struct cli_opts *o, char **args, int nargs);
+int cmd_token_export(const struct cli_opts *o, char **args, int nargs);
+int cmd_token_remove(const struct cli_opts *o, char **args, int nargs);
 
 /* Fills ks from the key file options, for image (named in the prompt). */
 int key_source_init(struct key_source *ks, const struct cli_opts *o, const char *image);

@@ -68,6 +68,15 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_ALLOW_DISCARDS] = {"allow-discards", 0, NULL,
 			    "accept discards (TRIM), written as encrypted zeros"},
     [OPT_FOREGROUND] = {"foreground", 0, NULL, "stay in the foreground until unmounted"},
+    [OPT_NEW_KEY_FILE] = {"new-key-file", 0, "FILE",
+			  "new passphrase from FILE (- = stdin), taken as is"},
+    [OPT_NEW_KEYFILE_OFFSET] = {"new-keyfile-offset", 0, "BYTES",
+				"skip BYTES at the start of the new key file"},
+    [OPT_NEW_KEYFILE_SIZE] = {"new-keyfile-size", 0, "BYTES",
+			      "use BYTES of the new key file (default all)"},
+    [OPT_PRIORITY] = {"priority", 0, "PRIO", "key slot priority: prefer, normal or ignore"},
+    [OPT_JSON_FILE] = {"json-file", 0, "FILE", "read JSON from FILE (default stdin)"},
+    [OPT_TOKEN_ID] = {"token-id", 0, "N", "LUKS2 token number, 0 to 31"},
 };
 
 static const struct {
@@ -213,7 +222,8 @@ static int set_format_opt(struct vmc_format_params *f, enum opt_id id, const cha
 
 static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 {
-	uint32_t slot = 0;
+	static const char *const priorities[] = {"ignore", "normal", "prefer", NULL};
+	uint32_t slot = 0, token = 0;
 	int r = 0;
 
 	switch (id) {
@@ -287,6 +297,30 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_FOREGROUND:
 		o->foreground = true;
+		break;
+	case OPT_NEW_KEY_FILE:
+		o->new_key_file = arg;
+		break;
+	case OPT_NEW_KEYFILE_OFFSET:
+		r = opt_size(id, arg, 0, UINT64_MAX, &o->new_keyfile_offset);
+		break;
+	case OPT_NEW_KEYFILE_SIZE:
+		r = opt_size(id, arg, 1, KEYFILE_MAX, &o->new_keyfile_size);
+		break;
+	case OPT_PRIORITY:
+		/* cryptsetup's names, in the order of the LUKS2 priority values 0, 1, 2. */
+		r = opt_choice(id, arg, priorities);
+		if (r >= 0) {
+			o->priority = r;
+			r = 0;
+		}
+		break;
+	case OPT_JSON_FILE:
+		o->json_file = arg;
+		break;
+	case OPT_TOKEN_ID:
+		r = opt_u32(id, arg, 0, 31, &token);
+		o->token_id = (int)token;
 		break;
 	default:
 		r = set_format_opt(&o->fmt, id, arg);
@@ -363,6 +397,8 @@ int opts_parse(const struct verb *verb, int argc, char **argv, struct cli_opts *
 	memset(o, 0, sizeof(*o));
 	o->key_slot = -1;
 	o->fmt.keyslot = -1;
+	o->priority = -1;
+	o->token_id = -1;
 	build_getopt(verb, longopts, shortopts);
 	opterr = 0;
 	optind = 1;

@@ -45,6 +45,12 @@ enum opt_id {
 	OPT_READ_ONLY,
 	OPT_ALLOW_DISCARDS,
 	OPT_FOREGROUND,
+	OPT_NEW_KEY_FILE,
+	OPT_NEW_KEYFILE_OFFSET,
+	OPT_NEW_KEYFILE_SIZE,
+	OPT_PRIORITY,
+	OPT_JSON_FILE,
+	OPT_TOKEN_ID,
 	OPT_ROOT,
 	OPT_DOMAIN_XML,
 	OPT_IMAGE,
@@ -108,6 +114,12 @@ struct cli_opts {
 	bool read_only;
 	bool allow_discards;
 	bool foreground;
+	const char *new_key_file; /* add-key, change-key: the new passphrase */
+	uint64_t new_keyfile_offset;
+	uint64_t new_keyfile_size; /* 0: the whole new key file */
+	int priority;		   /* config: 0 ignore, 1 normal, 2 prefer; -1: unchanged */
+	const char *json_file;	   /* token import: NULL reads stdin */
+	int token_id;		   /* -1: none given */
 	const char *root;	   /* audit: read /proc, /sys, /etc, /var below DIR */
 	const char *domain_xml[CLI_DOMAIN_XML_MAX + 1]; /* audit: NULL-terminated */
 	size_t domain_xml_count;

@@ -176,6 +176,144 @@ static const struct verb_opt vm_config_opts[] = {
     {OPT_END, NULL},
 };
 
+static const struct verb_opt add_key_opts[] = {
+    {OPT_KEY_FILE, "an existing passphrase from FILE (- = stdin), as is"},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_NEW_KEY_FILE, NULL},
+    {OPT_NEW_KEYFILE_OFFSET, NULL},
+    {OPT_NEW_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, "key slot for the new passphrase (default: the first free)"},
+    {OPT_PBKDF, NULL},
+    {OPT_HASH, "PBKDF2 hash of the new key slot (LUKS2 only)"},
+    {OPT_ITER_TIME, NULL},
+    {OPT_PBKDF_MEMORY, NULL},
+    {OPT_PBKDF_PARALLEL, NULL},
+    {OPT_PBKDF_FORCE_ITERATIONS, NULL},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_VERBOSE, "print which key slot was created"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt change_key_opts[] = {
+    {OPT_KEY_FILE, "the passphrase to change, from FILE (- = stdin), as is"},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_NEW_KEY_FILE, NULL},
+    {OPT_NEW_KEYFILE_OFFSET, NULL},
+    {OPT_NEW_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, "change key slot N only (default: the slot the passphrase opens)"},
+    {OPT_PBKDF, NULL},
+    {OPT_HASH, "PBKDF2 hash of the new key slot (LUKS2 only)"},
+    {OPT_ITER_TIME, NULL},
+    {OPT_PBKDF_MEMORY, NULL},
+    {OPT_PBKDF_PARALLEL, NULL},
+    {OPT_PBKDF_FORCE_ITERATIONS, NULL},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_VERBOSE, "print which key slot was changed"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt remove_key_opts[] = {
+    {OPT_KEY_FILE, "the passphrase to remove, from FILE (- = stdin), as is"},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, "remove the passphrase from key slot N only"},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_FORCE, "allow removing the last key slot"},
+    {OPT_BATCH_MODE, "with --force: do not ask for confirmation"},
+    {OPT_VERBOSE, "print which key slot was removed"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt kill_slot_opts[] = {
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_FORCE, "allow removing the last key slot"},
+    {OPT_BATCH_MODE, "do not ask for confirmation"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt erase_opts[] = {
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_BATCH_MODE, "do not ask for confirmation"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt header_backup_opts[] = {
+    {OPT_HEADER, "back up the detached header FILE"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt header_restore_opts[] = {
+    {OPT_HEADER, "restore into the detached header FILE"},
+    {OPT_FORCE, "restore a backup with another UUID or data offset"},
+    {OPT_BATCH_MODE, "do not ask for confirmation"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt repair_opts[] = {
+    {OPT_HEADER, "repair the detached header FILE"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt convert_opts[] = {
+    {OPT_TYPE, "luks1 or luks2: the version to convert to; required"},
+    {OPT_HEADER, "convert the detached header FILE"},
+    {OPT_BATCH_MODE, "do not ask for confirmation"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt config_opts[] = {
+    {OPT_LABEL, NULL},
+    {OPT_SUBSYSTEM, NULL},
+    {OPT_UUID, "set the header UUID"},
+    {OPT_PRIORITY, NULL},
+    {OPT_KEY_SLOT, "the key slot whose --priority is set"},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt token_import_opts[] = {
+    {OPT_JSON_FILE, NULL},
+    {OPT_TOKEN_ID, "token number (default: the first free one)"},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_VERBOSE, "print the token number"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt token_export_opts[] = {
+    {OPT_TOKEN_ID, "the token to print; required"},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt token_remove_opts[] = {
+    {OPT_TOKEN_ID, "the token to remove; required"},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
 static const struct verb_opt no_opts[] = {
     {OPT_END, NULL},
 };
@@ -223,8 +361,25 @@ static const struct verb_arg mount_args[] = {
 static const struct verb_arg scan_args[] = {
     {"FILE", "dump, saved VM state, swap, image or device (repeatable)"},
 };
+static const struct verb_arg new_key_args[] = {
+    {"IMAGE", "the encrypted image (a file or a block device)"},
+    {"NEW_KEY_FILE", "the new passphrase from a file, as --new-key-file"},
+};
+static const struct verb_arg kill_slot_args[] = {
+    {"IMAGE", "the encrypted image (a file or a block device)"},
+    {"N", "the key slot to remove"},
+};
+static const struct verb_arg header_backup_args[] = {
+    {"IMAGE", "the encrypted image (a file or a block device)"},
+    {"FILE", "the backup file to create (mode 0600)"},
+};
+static const struct verb_arg header_restore_args[] = {
+    {"IMAGE", "the encrypted image (a file or a block device)"},
+    {"FILE", "a header backup (vmcrypt or cryptsetup luksHeaderBackup)"},
+};
 static const struct verb_arg help_args[] = {
     {"VERB", "the verb to explain"},
+    {"SUBVERB", "its sub-verb (header and token have some)"},
 };
 
 static const struct verb verbs[] = {
@@ -386,13 +541,193 @@ static const struct verb verbs[] = {
 	.opts = scan_opts,
     },
     {
+	.name = "add-key",
+	.run = cmd_add_key,
+	.synopsis = "IMAGE [NEW_KEY_FILE]",
+	.summary = "add a passphrase or key file in a free key slot",
+	.description =
+	    "Unlocks IMAGE with an existing passphrase (--key-file or the terminal), then stores "
+	    "a new one (NEW_KEY_FILE, --new-key-file, or asked twice on the terminal) in a free "
+	    "key slot, or in --key-slot N, with its own PBKDF and cost. The key material is "
+	    "written and synced before the header that names it.",
+	.min_args = 1,
+	.max_args = 2,
+	.args = new_key_args,
+	.opts = add_key_opts,
+    },
+    {
+	.name = "remove-key",
+	.run = cmd_remove_key,
+	.synopsis = "IMAGE",
+	.summary = "remove the key slot a passphrase opens",
+	.description =
+	    "Unlocks IMAGE with the passphrase to remove and destroys the key slot it opened. "
+	    "The last key slot is removed only with --force, after a confirmation (on a "
+	    "terminal, unless --batch-mode): without any key slot the data is lost.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = remove_key_opts,
+    },
+    {
+	.name = "change-key",
+	.run = cmd_change_key,
+	.synopsis = "IMAGE [NEW_KEY_FILE]",
+	.summary = "replace a passphrase, atomically",
+	.description =
+	    "Unlocks IMAGE with the old passphrase and replaces it by the new one (NEW_KEY_FILE, "
+	    "--new-key-file, or asked twice on the terminal). At every instant one of the two "
+	    "opens the image. LUKS2 keeps the key slot number; LUKS1 moves the passphrase to a "
+	    "free key slot.",
+	.min_args = 1,
+	.max_args = 2,
+	.args = new_key_args,
+	.opts = change_key_opts,
+    },
+    {
+	.name = "kill-slot",
+	.run = cmd_kill_slot,
+	.synopsis = "IMAGE N",
+	.summary = "remove key slot N (no passphrase needed)",
+	.description =
+	    "Destroys key slot N of IMAGE. On a terminal this asks for confirmation unless "
+	    "--batch-mode. The last key slot is removed only with --force: without any key slot "
+	    "the data is lost.",
+	.min_args = 2,
+	.max_args = 2,
+	.args = kill_slot_args,
+	.opts = kill_slot_opts,
+    },
+    {
+	.name = "erase",
+	.run = cmd_erase,
+	.synopsis = "IMAGE",
+	.summary = "destroy every key slot (crypto-shred)",
+	.description =
+	    "Removes every key slot of IMAGE and overwrites their key material: nothing can "
+	    "decrypt the data any more, except a header backup made before. Asks for "
+	    "confirmation on a terminal; without one, --batch-mode is required.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = erase_opts,
+    },
+    {
+	.name = "header backup",
+	.run = cmd_header_backup,
+	.synopsis = "IMAGE FILE",
+	.summary = "save the LUKS header and key slots in FILE",
+	.description =
+	    "Copies IMAGE's header region (both LUKS2 metadata copies and the key slots area, or "
+	    "the LUKS1 header and key material) into the new file FILE, mode 0600. The file "
+	    "opens the image with the passphrases of today: keep it as secret as they are.",
+	.min_args = 2,
+	.max_args = 2,
+	.args = header_backup_args,
+	.opts = header_backup_opts,
+    },
+    {
+	.name = "header restore",
+	.run = cmd_header_restore,
+	.synopsis = "IMAGE FILE",
+	.summary = "put a header backup back onto IMAGE",
+	.description =
+	    "Writes the header backup FILE (from vmcrypt or cryptsetup luksHeaderBackup) over "
+	    "IMAGE's header, key material first and the metadata last. A backup of another image "
+	    "(other UUID or data offset) is refused unless --force. Asks for confirmation on a "
+	    "terminal; without one, --batch-mode is required.",
+	.min_args = 2,
+	.max_args = 2,
+	.args = header_restore_args,
+	.opts = header_restore_opts,
+    },
+    {
+	.name = "repair",
+	.run = cmd_repair,
+	.synopsis = "IMAGE",
+	.summary = "rewrite a damaged or outdated LUKS2 header copy",
+	.description =
+	    "Checks both LUKS2 header copies and, when one is damaged or outdated, rewrites both "
+	    "from the valid one. Prints what it found and did.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = repair_opts,
+    },
+    {
+	.name = "convert",
+	.run = cmd_convert,
+	.synopsis = "--type TYPE IMAGE",
+	.summary = "convert the header between LUKS1 and LUKS2 in place",
+	.description =
+	    "Rewrites IMAGE's header as LUKS1 or LUKS2 (--type), keeping every key slot and the "
+	    "data where they are or relocating key material as needed; QEMU's LUKS1 layout "
+	    "becomes a LUKS2 header cryptsetup accepts. The old header region is journalled "
+	    "next to the header until the new one is committed. Asks for confirmation on a "
+	    "terminal; without one, --batch-mode is required.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = convert_opts,
+    },
+    {
+	.name = "config",
+	.run = cmd_config,
+	.synopsis = "IMAGE",
+	.summary = "set the label, subsystem, UUID or a key slot priority",
+	.description =
+	    "Changes IMAGE's LUKS2 label and subsystem, its UUID (LUKS1 too), or with "
+	    "--priority and --key-slot the priority of a key slot: prefer (tried first), normal, "
+	    "or ignore (opened only when named by --key-slot).",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = config_opts,
+    },
+    {
+	.name = "token import",
+	.run = cmd_token_import,
+	.synopsis = "IMAGE",
+	.summary = "add a LUKS2 token from JSON",
+	.description =
+	    "Reads a token (a JSON object with a \"type\" string and a \"keyslots\" list) from "
+	    "--json-file or standard input and stores it in the first free token number, or in "
+	    "--token-id N.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = token_import_opts,
+    },
+    {
+	.name = "token export",
+	.run = cmd_token_export,
+	.synopsis = "IMAGE --token-id N",
+	.summary = "print a LUKS2 token as JSON",
+	.description = "Prints token N of IMAGE as JSON, as cryptsetup token export does.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = token_export_opts,
+    },
+    {
+	.name = "token remove",
+	.run = cmd_token_remove,
+	.synopsis = "IMAGE --token-id N",
+	.summary = "remove a LUKS2 token",
+	.description = "Removes token N from IMAGE's LUKS2 header.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = token_remove_opts,
+    },
+    {
 	.name = "help",
 	.run = cmd_help,
-	.synopsis = "[VERB]",
+	.synopsis = "[VERB [SUBVERB]]",
 	.summary = "show this help, or the help of VERB",
 	.description = "Lists the verbs, or explains VERB with its arguments and options.",
 	.min_args = 0,
-	.max_args = 1,
+	.max_args = 2,
 	.args = help_args,
 	.opts = no_opts,
     },
@@ -410,6 +745,38 @@ static const struct verb *verb_find(const char *name)
 	return NULL;
 }
 
+/*
+ * The row named by words[0] or, for a verb with sub-verbs (rows such as "header
+ * backup"), by words[0] and words[1]; *ret_used says how many words named it.
+ */
+static const struct verb *verb_lookup(char **words, int nwords, int *ret_used)
+{
+	const struct verb *v = NULL;
+	char name[64];
+
+	if (nwords >= 2 &&
+	    snprintf(name, sizeof(name), "%s %s", words[0], words[1]) < (int)sizeof(name))
+		v = verb_find(name);
+	*ret_used = v ? 2 : 1;
+	return v ? v : verb_find(words[0]);
+}
+
+/* No row is named word: lists its sub-verbs if it has some. */
+static int unknown_verb(const char *word)
+{
+	char subs[256] = "";
+	size_t i, n = strlen(word), len = 0;
+
+	for (i = 0; i < VERB_COUNT; i++)
+		if (strncmp(verbs[i].name, word, n) == 0 && verbs[i].name[n] == ' ' &&
+		    len < sizeof(subs))
+			len += (size_t)snprintf(subs + len, sizeof(subs) - len, "%s%s",
+						len ? ", " : "", verbs[i].name + n + 1);
+	if (len)
+		return usage_error("'%s' needs one of: %s", word, subs);
+	return usage_error("unknown verb '%s'", word);
+}
+
 static void usage(FILE *f)
 {
 	char left[64];
@@ -421,7 +788,10 @@ static void usage(FILE *f)
 	      f);
 	for (i = 0; i < VERB_COUNT; i++) {
 		snprintf(left, sizeof(left), "%s %s", verbs[i].name, verbs[i].synopsis);
-		fprintf(f, "  %-26s %s\n", left, verbs[i].summary);
+		if (strlen(left) > 26)
+			fprintf(f, "  %s\n  %-26s %s\n", left, "", verbs[i].summary);
+		else
+			fprintf(f, "  %-26s %s\n", left, verbs[i].summary);
 	}
 	fputs("\n", f);
 	exit_status_print(f);
@@ -450,15 +820,18 @@ static void verb_help(FILE *f, const struct verb *v)
 static int cmd_help(const struct cli_opts *o, char **args, int nargs)
 {
 	const struct verb *v;
+	int used = 0;
 
 	(void)o;
 	if (nargs == 0) {
 		usage(stdout);
 		return 0;
 	}
-	v = verb_find(args[0]);
+	v = verb_lookup(args, nargs, &used);
 	if (!v)
-		return usage_error("unknown verb '%s'", args[0]);
+		return unknown_verb(args[0]);
+	if (used < nargs)
+		return usage_error("unexpected argument '%s'", args[used]);
 	verb_help(stdout, v);
 	return 0;
 }
@@ -494,7 +867,7 @@ static int run_verb(const struct verb *v, int argc, char **argv)
 int main(int argc, char **argv)
 {
 	const struct verb *v;
-	int r;
+	int used = 0, r;
 
 	log_install();
 	/* Before any secret is read: no core dump, no ptrace by other users. */
@@ -513,10 +886,10 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return EXIT_OK;
 	}
-	v = verb_find(argv[1]);
+	v = verb_lookup(argv + 1, argc - 1, &used);
 	if (!v)
-		return exit_status(usage_error("unknown verb '%s'", argv[1]));
-	r = run_verb(v, argc - 1, argv + 1);
+		return exit_status(unknown_verb(argv[1]));
+	r = run_verb(v, argc - used, argv + used);
 	if (fflush(stdout) != 0 && r == 0)
 		r = fail(-errno, "standard output: %s", strerror(errno));
 	return exit_status(r);
