@@ -91,6 +91,24 @@ static int recover_conversion(struct vmc_image *img)
 			r = VMC_EBUSY;
 		} else {
 			r = luks_convert_recover(img->hdr, journal);
+			if (r < 0) {
+				/* An unusable journal while the image's own header is intact:
+				 * stale. */
+				struct luks_meta m;
+				memset(&m, 0, sizeof(m));
+				vmc_set_log_muted(true);
+				if (luks_meta_load(img->hdr, &m, NULL) == 0) {
+					unlink(journal);
+					r = 0;
+				}
+				vmc_set_log_muted(false);
+				luks_meta_clear(&m);
+				if (r == 0)
+					log_warn(
+					    "%s: removed an incomplete conversion journal; the "
+					    "image's header is intact",
+					    storage_path(img->hdr));
+			}
 		}
 	}
 	free(journal);

@@ -141,20 +141,30 @@ static char *journal_name(const char *path)
 	return asprintf(&j, "%s%s", path, JOURNAL_SUFFIX) < 0 ? NULL : j;
 }
 
-/* Saves the first len bytes of the data device before the header overwrites them. */
+/*
+ * Saves the first len bytes of the data device before the header overwrites
+ * them: written under a temporary name, synced, renamed (complete or absent).
+ */
 static int journal_head(struct storage *st, const char *journal, uint64_t len)
 {
 	struct storage *out = NULL;
 	uint8_t *buf = malloc(1 << 20);
+	char *tmp = NULL;
 	int r;
 
-	if (!buf)
+	if (!buf || asprintf(&tmp, "%s.tmp", journal) < 0) {
+		free(buf);
 		return -ENOMEM;
-	r = storage_open(journal, STORAGE_CREATE | STORAGE_SECRET, &out);
-	if (r == -EEXIST)
+	}
+	if (access(journal, F_OK) == 0) {
 		log_err("%s exists: an earlier in-place encryption did not finish; open the image "
 			"once (e.g. vmcrypt dump) to roll it back",
 			journal);
+		r = -EEXIST;
+		goto out;
+	}
+	unlink(tmp);
+	r = storage_open(tmp, STORAGE_CREATE | STORAGE_SECRET, &out);
 	for (uint64_t off = 0; r == 0 && off < len; off += 1 << 20) {
 		size_t n = len - off < (1 << 20) ? (size_t)(len - off) : (1 << 20);
 		if ((r = storage_read(st, buf, n, off)) == 0)
@@ -163,6 +173,14 @@ static int journal_head(struct storage *st, const char *journal, uint64_t len)
 	if (r == 0)
 		r = storage_sync(out);
 	storage_free(out);
+	out = NULL;
+	if (r == 0)
+		r = storage_publish(tmp, journal);
+	if (r < 0)
+		unlink(tmp);
+out:
+	storage_free(out);
+	free(tmp);
 	free(buf);
 	return r;
 }

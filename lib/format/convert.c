@@ -206,31 +206,26 @@ static int plan_luks1(const struct luks_meta *m2, struct luks_meta *m1)
 	return 0;
 }
 
-/* Journal: the whole old header region in a file next to the header, synced. */
+/*
+ * Journal: the whole old header region in a file next to the header. It is
+ * written under a temporary name, synced, then renamed: the journal exists
+ * complete or not at all.
+ */
 static int journal_write(struct storage *hdr, const struct luks_meta *m, const char *journal)
 {
-	int r = luks_header_backup(hdr, m, journal);
-	int dfd;
+	char *tmp = NULL;
+	int r;
 
+	if (asprintf(&tmp, "%s.tmp", journal) < 0)
+		return -ENOMEM;
+	unlink(tmp); /* a leftover of an earlier interrupted attempt */
+	r = luks_header_backup(hdr, m, tmp);
+	if (r == 0)
+		r = storage_publish(tmp, journal);
 	if (r < 0)
-		return r;
-	/* Make the journal's directory entry durable too. */
-	dfd = open(".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (strchr(journal, '/')) {
-		char *dir = strdup(journal);
-		if (dir) {
-			*strrchr(dir, '/') = '\0';
-			if (dfd >= 0)
-				close(dfd);
-			dfd = open(*dir ? dir : "/", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-			free(dir);
-		}
-	}
-	if (dfd >= 0) {
-		fsync(dfd);
-		close(dfd);
-	}
-	return 0;
+		unlink(tmp);
+	free(tmp);
+	return r;
 }
 
 int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const char *journal)

@@ -290,6 +290,10 @@ static int format_luks1(const struct format_plan *plan, const struct vmc_format_
 	r = storage_write(hdr, buf, sizeof(buf), 0);
 	if (r == 0)
 		r = storage_sync(hdr);
+	if (r == 0) {
+		memcpy(m->raw1, buf, sizeof(buf));
+		m->have_raw1 = true;
+	}
 	return r;
 }
 

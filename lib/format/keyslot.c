@@ -147,7 +147,10 @@ int luks_keyslot_open_any(const struct luks_meta *m, struct storage *hdr, int sl
 	for (int prio = 2; prio >= 1; prio--) {
 		for (int i = 0; i < luks_meta_max_keyslots(m); i++) {
 			const struct luks_keyslot *k = &m->keyslots[i];
-			if (k->kind != LUKS_KEYSLOT_LUKS2 || k->priority != prio)
+			/* An unbound key (no segment, e.g. a rekey never started) is not the
+			 * data's. */
+			if (k->kind != LUKS_KEYSLOT_LUKS2 || k->priority != prio ||
+			    (k->digest >= 0 && !m->digests[k->digest].segments))
 				continue;
 			tried++;
 			r = luks_keyslot_open(m, hdr, i, pass, pass_len, ret_vk);

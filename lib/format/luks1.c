@@ -28,6 +28,7 @@
 #define L1_KS_STRIPES	  44
 
 _Static_assert(L1_KEYSLOTS + LUKS1_NUM_KEYSLOTS * L1_KS_LEN == LUKS1_HDR_LEN, "LUKS1 size");
+_Static_assert(sizeof(((struct luks_meta *)0)->raw1) == LUKS1_HDR_LEN, "raw LUKS1 copy");
 
 static const uint8_t luks1_magic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
 
@@ -41,6 +42,17 @@ static int get_str(const uint8_t *buf, size_t off, size_t len, char *dst, size_t
 	}
 	copy_fixed_str(dst, dst_len, buf + off, len);
 	return 0;
+}
+
+/* True when spec is a data cipher the engine knows, whatever the key size. */
+static bool cipher_known(const char *spec)
+{
+	static const size_t sizes[] = {16, 24, 32, 64};
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+		if (sector_cipher_supported(spec, sizes[i]))
+			return true;
+	return false;
 }
 
 uint32_t luks1_layout(size_t key_size, uint32_t stripes, uint32_t *ret_slot_sectors)
@@ -68,13 +80,18 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 
 	memset(m, 0, sizeof(*m));
 	m->version = 1;
+	memcpy(m->raw1, buf, LUKS1_HDR_LEN);
+	m->have_raw1 = true;
 	if ((r = get_str(buf, L1_CIPHER_NAME, 32, cipher, sizeof(cipher), "cipher name")) < 0 ||
 	    (r = get_str(buf, L1_CIPHER_MODE, 32, mode, sizeof(mode), "cipher mode")) < 0 ||
 	    (r = get_str(buf, L1_HASH_SPEC, 32, m->hash, sizeof(m->hash), "hash")) < 0 ||
 	    (r = get_str(buf, L1_UUID, 40, m->uuid, sizeof(m->uuid), "uuid")) < 0)
 		return r;
-	if (snprintf(m->cipher, sizeof(m->cipher), "%s-%s", cipher, mode) >= (int)sizeof(m->cipher))
+	if (snprintf(m->cipher, sizeof(m->cipher), "%s-%s", cipher, mode) >=
+	    (int)sizeof(m->cipher)) {
+		log_err("LUKS1 header: cipher name and mode are too long");
 		return VMC_ECORRUPT;
+	}
 
 	key_bytes = load_be32(buf + L1_KEY_BYTES);
 	payload = load_be32(buf + L1_PAYLOAD_OFFSET);
@@ -85,6 +102,11 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 	}
 	if (mk_iter == 0) {
 		log_err("LUKS1 header: invalid master key digest iteration count");
+		return VMC_ECORRUPT;
+	}
+	/* A known cipher with a key size it cannot take: a damaged header, not bad usage. */
+	if (cipher_known(m->cipher) && !sector_cipher_supported(m->cipher, key_bytes)) {
+		log_err("LUKS1 header: a %u-byte key does not fit cipher %s", key_bytes, m->cipher);
 		return VMC_ECORRUPT;
 	}
 	if (crypto_hash_len(m->hash) < 0) {
@@ -134,9 +156,14 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 		}
 		af_bytes = af_split_sectors_bytes(key_bytes, stripes);
 		end = (uint64_t)offset * LUKS_SECTOR + af_bytes;
+		if (dev_size && end > dev_size && offset >= LUKS1_HDR_LEN / LUKS_SECTOR + 1) {
+			log_err("LUKS1 header: the image is truncated: keyslot %d's key material "
+				"ends at byte %llu, beyond the end of the image (%llu bytes)",
+				i, (unsigned long long)end, (unsigned long long)dev_size);
+			return VMC_ECORRUPT;
+		}
 		if (offset < LUKS1_HDR_LEN / LUKS_SECTOR + 1 ||
-		    (payload && end > (uint64_t)payload * LUKS_SECTOR) ||
-		    (dev_size && end > dev_size)) {
+		    (payload && end > (uint64_t)payload * LUKS_SECTOR)) {
 			log_err("LUKS1 header: keyslot %d: key material at sector %u is outside "
 				"the header area",
 				i, offset);

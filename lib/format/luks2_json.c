@@ -388,10 +388,13 @@ static int parse_segment(json_object *sg, struct luks_segment *s, const char *id
 	else if (!parse_u64(size, &s->size))
 		return bad("segment", id, "size missing or invalid");
 	flags = get_obj(sg, "flags", json_type_array);
+	if (!flags && json_object_object_get_ex(sg, "flags", NULL))
+		return bad("segment", id, "flags must be an array of strings");
+	for (size_t i = 0; flags && i < json_object_array_length(flags); i++)
+		if (!json_object_is_type(json_object_array_get_idx(flags, i), json_type_string))
+			return bad("segment", id, "flags must be strings");
 	if (flags && json_object_array_length(flags) > 0) {
 		json_object *f = json_object_array_get_idx(flags, 0);
-		if (!json_object_is_type(f, json_type_string))
-			return bad("segment", id, "flags must be strings");
 		snprintf(s->flag, sizeof(s->flag), "%s", json_object_get_string(f));
 		s->backup = strncmp(s->flag, "backup-", 7) == 0;
 	}
@@ -449,10 +452,22 @@ static int parse_config(json_object *config, uint64_t hdr_size, struct luks_meta
 		log_err("LUKS2 header: config flags must be an array");
 		return VMC_ECORRUPT;
 	}
+	/*
+	 * A requirements section vmcrypt cannot read could hide a mandatory
+	 * requirement (a re-encryption in progress): refuse it, as cryptsetup does.
+	 */
 	req = get_obj(config, "requirements", json_type_object);
+	if (!req && json_object_object_get_ex(config, "requirements", NULL)) {
+		log_err("LUKS2 header: config requirements must be an object");
+		return VMC_ECORRUPT;
+	}
 	if (!req)
 		return 0;
 	mand = get_obj(req, "mandatory", json_type_array);
+	if (!mand && json_object_object_get_ex(req, "mandatory", NULL)) {
+		log_err("LUKS2 header: config requirements mandatory must be an array");
+		return VMC_ECORRUPT;
+	}
 	if (!mand)
 		return 0;
 	for (size_t i = 0; i < json_object_array_length(mand); i++) {
@@ -478,6 +493,87 @@ static int parse_config(json_object *config, uint64_t hdr_size, struct luks_meta
 static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 {
 	return alen && blen && a < b + blen && b < a + alen;
+}
+
+/* True when spec is a data cipher the engine knows, whatever the key size. */
+static bool cipher_known(const char *spec)
+{
+	static const size_t sizes[] = {16, 24, 32, 64};
+
+	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
+		if (sector_cipher_supported(spec, sizes[i]))
+			return true;
+	return false;
+}
+
+/* End of the bytes a segment covers: the end of the device (UINT64_MAX) when dynamic. */
+static uint64_t segment_end(const struct luks_segment *s)
+{
+	uint64_t end;
+
+	if (s->dynamic || !add_u64(s->offset, s->size, &end))
+		return UINT64_MAX;
+	return end;
+}
+
+/* Regular (non-backup) segments cover distinct bytes, as cryptsetup requires. */
+static int check_segment_overlaps(const struct luks_meta *m)
+{
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
+		const struct luks_segment *s = &m->segments[i];
+		if (s->kind == LUKS_SEGMENT_UNUSED || s->backup)
+			continue;
+		for (int j = 0; j < i; j++) {
+			const struct luks_segment *o = &m->segments[j];
+			if (o->kind == LUKS_SEGMENT_UNUSED || o->backup)
+				continue;
+			if (s->offset < segment_end(o) && o->offset < segment_end(s)) {
+				log_err("LUKS2 header: segments %d and %d overlap", j, i);
+				return VMC_ECORRUPT;
+			}
+		}
+	}
+	return 0;
+}
+
+/*
+ * Key sizes against the ciphers that use them: a known cipher with a key it
+ * cannot take is a damaged header (else it surfaces later as a bad argument).
+ */
+static int check_key_sizes(const struct luks_meta *m)
+{
+	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
+		const struct luks_keyslot *k = &m->keyslots[i];
+		if (k->kind == LUKS_KEYSLOT_LUKS2 && cipher_known(k->area_cipher) &&
+		    !sector_cipher_supported(k->area_cipher, k->area_key_size)) {
+			log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit its area "
+				"cipher %s",
+				i, k->area_key_size, k->area_cipher);
+			return VMC_ECORRUPT;
+		}
+	}
+	for (int d = 0; d < LUKS_MAX_DIGESTS; d++) {
+		if (!m->digests[d].used)
+			continue;
+		for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
+			const struct luks_keyslot *k = &m->keyslots[i];
+			if (!(m->digests[d].keyslots & (1ull << i)) ||
+			    k->kind != LUKS_KEYSLOT_LUKS2)
+				continue;
+			for (int s = 0; s < LUKS_MAX_SEGMENTS; s++) {
+				const struct luks_segment *g = &m->segments[s];
+				if (!(m->digests[d].segments & (1ull << s)) ||
+				    g->kind != LUKS_SEGMENT_CRYPT || !cipher_known(g->cipher) ||
+				    sector_cipher_supported(g->cipher, k->key_size))
+					continue;
+				log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit the "
+					"cipher %s of segment %d",
+					i, k->key_size, g->cipher, s);
+				return VMC_ECORRUPT;
+			}
+		}
+	}
+	return 0;
 }
 
 /* Cross-reference checks: areas inside the keyslots area, no overlaps, digests link real objects.
@@ -613,13 +709,22 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 			return r;
 	}
 	json_object_object_foreach (tokens, tkey, tval) {
+		uint64_t mask = 0;
 		if (parse_id(tkey, LUKS_MAX_KEYSLOTS) < 0 ||
 		    !json_object_is_type(tval, json_type_object) || !get_str(tval, "type"))
 			return bad("token", tkey, "invalid id, or not an object with a type");
+		if (!get_id_mask(tval, "keyslots", LUKS_MAX_KEYSLOTS, &mask))
+			return bad("token", tkey, "keyslots list missing or invalid");
+		for (int k = 0; k < LUKS_MAX_KEYSLOTS; k++)
+			if ((mask & (1ull << k)) && m->keyslots[k].kind == LUKS_KEYSLOT_UNUSED)
+				return bad("token", tkey,
+					   "refers to a keyslot that does not exist");
 	}
 	if ((r = parse_config(config, hdr_size, m)) < 0)
 		return r;
-	return check_layout(m, hdr_size);
+	if ((r = check_layout(m, hdr_size)) < 0 || (r = check_segment_overlaps(m)) < 0)
+		return r;
+	return check_key_sizes(m);
 }
 
 static json_object *id_array(uint64_t mask)
@@ -695,22 +800,28 @@ int luks2_json_set_keyslot(struct luks2_json *j, int id, const struct luks_keysl
 
 int luks2_json_remove_keyslot(struct luks2_json *j, int id)
 {
+	static const char *const linked[] = {"digests", "tokens"};
 	json_object *keyslots = get_obj(j->root, "keyslots", json_type_object);
-	json_object *digests = get_obj(j->root, "digests", json_type_object);
 	char key[8];
 
 	snprintf(key, sizeof(key), "%d", id);
 	json_object_object_del(keyslots, key);
-	/* Unlink the slot from its digest; cryptsetup leaves tokens' lists alone likewise. */
-	json_object_object_foreach (digests, dkey, dval) {
-		json_object *arr = get_obj(dval, "keyslots", json_type_array);
-		(void)dkey;
-		if (!arr)
+	/* Unlink the slot from digests and tokens, as cryptsetup does (it rejects dangling ids). */
+	for (size_t n = 0; n < ARRAY_SIZE(linked); n++) {
+		json_object *sect = get_obj(j->root, linked[n], json_type_object);
+		if (!sect)
 			continue;
-		for (size_t i = json_object_array_length(arr); i-- > 0;) {
-			json_object *e = json_object_array_get_idx(arr, i);
-			if (strcmp(json_object_get_string(e), key) == 0)
-				json_object_array_del_idx(arr, i, 1);
+		json_object_object_foreach (sect, okey, oval) {
+			json_object *arr = get_obj(oval, "keyslots", json_type_array);
+			(void)okey;
+			if (!arr)
+				continue;
+			for (size_t i = json_object_array_length(arr); i-- > 0;) {
+				json_object *e = json_object_array_get_idx(arr, i);
+				if (json_object_is_type(e, json_type_string) &&
+				    strcmp(json_object_get_string(e), key) == 0)
+					json_object_array_del_idx(arr, i, 1);
+			}
 		}
 	}
 	return 0;

@@ -24,21 +24,51 @@
  * header write that enables it, and wiped only after the header write that
  * disables it.
  */
-static int luks1_commit(struct storage *hdr, const struct luks_meta *m)
+/*
+ * cryptsetup takes no lock on a LUKS1 image, so our flock cannot keep it out:
+ * before writing anything, check that the header is still the one we read.
+ */
+static int luks1_check_current(struct storage *hdr, const struct luks_meta *m, uint8_t *block)
+{
+	int r = storage_read(hdr, block, 4096, 0);
+
+	if (r < 0)
+		return r == -ENODATA ? VMC_ECORRUPT : r;
+	if (m->have_raw1 && memcmp(block, m->raw1, LUKS1_HDR_LEN) != 0) {
+		log_err("%s: the LUKS1 header changed since it was read (another program wrote "
+			"it); nothing was written",
+			storage_path(hdr));
+		return VMC_EBUSY;
+	}
+	return 0;
+}
+
+static int luks1_commit(struct storage *hdr, struct luks_meta *m)
 {
 	uint8_t block[4096];
 	int r;
 
-	r = storage_read(hdr, block, sizeof(block), 0);
-	if (r < 0)
-		return r == -ENODATA ? VMC_ECORRUPT : r;
+	if ((r = luks1_check_current(hdr, m, block)) < 0)
+		return r;
 	r = luks1_serialize(m, block);
 	if (r < 0)
 		return r;
 	r = storage_write(hdr, block, sizeof(block), 0);
-	if (r < 0)
-		return r;
-	return storage_sync(hdr);
+	if (r == 0)
+		r = storage_sync(hdr);
+	if (r == 0) {
+		memcpy(m->raw1, block, LUKS1_HDR_LEN);
+		m->have_raw1 = true;
+	}
+	return r;
+}
+
+/* Before new key material is written into a LUKS1 slot area. */
+static int luks1_check(struct storage *hdr, const struct luks_meta *m)
+{
+	uint8_t block[4096];
+
+	return m->version == 1 ? luks1_check_current(hdr, m, block) : 0;
 }
 
 int luks_meta_commit(struct storage *hdr, struct luks_meta *m)
@@ -274,6 +304,8 @@ int luks_keyslot_add(struct storage *hdr, struct luks_meta *m, int slot, int dig
 		return -EEXIST;
 	}
 	r = plan_keyslot(m, slot, kdf, vk_len, digest, &k);
+	if (r == 0)
+		r = luks1_check(hdr, m);
 	if (r < 0)
 		return r;
 	/* 1: key material into an area no current keyslot uses (synced). */
@@ -312,6 +344,8 @@ int luks_keyslot_change(struct storage *hdr, struct luks_meta *m, int slot,
 	}
 	/* The new area differs from the old one, which stays valid until the commit. */
 	r = plan_keyslot(m, target, kdf, vk_len, old.digest, &k);
+	if (r == 0)
+		r = luks1_check(hdr, m);
 	if (r < 0)
 		return r;
 	k.priority = old.priority;

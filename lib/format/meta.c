@@ -80,9 +80,11 @@ int luks_meta_load(struct storage *st, struct luks_meta *m, bool *ret_damaged)
 	} else {
 		r = luks2_hdr_load(storage_reader, st, m, ret_damaged);
 	}
+	/*
+	 * A corrupted header has been reported by the parser, which knows what is
+	 * wrong with it: one error line, not a second generic one.
+	 */
 	if (r == VMC_ENOTLUKS)
 		log_err("%s: not a LUKS image", storage_path(st));
-	else if (r == VMC_ECORRUPT)
-		log_err("%s: the LUKS header is corrupted", storage_path(st));
 	return r;
 }

@@ -99,6 +99,8 @@ struct luks_meta {
 	char hash[LUKS_HASH_MAX];
 	char cipher[LUKS_CIPHER_MAX]; /* "aes-xts-plain64" */
 	size_t key_size;	      /* LUKS1 key_bytes */
+	uint8_t raw1[592];	      /* LUKS1: the header as last read or written ... */
+	bool have_raw1;		      /* ... when there is one (not for a header being built) */
 	uint32_t payload_offset;      /* LUKS1, sectors */
 	/* LUKS2 fields. */
 	char label[LUKS_LABEL_LEN];

@@ -5,6 +5,7 @@
 #include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -439,4 +440,30 @@ const char *storage_path(const struct storage *st)
 int storage_fd(const struct storage *st)
 {
 	return st->fd;
+}
+
+int storage_publish(const char *tmp, const char *path)
+{
+	char *dir = NULL, *slash;
+	int dfd, r = 0;
+
+	if (rename(tmp, path) < 0) {
+		r = -errno;
+		log_err("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+		return r;
+	}
+	/* The new name must survive a power cut too: sync its directory. */
+	dir = strdup(path);
+	if (!dir)
+		return -ENOMEM;
+	slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fsync(dfd) < 0)
+		r = -errno;
+	if (dfd >= 0)
+		close(dfd);
+	free(dir);
+	return r;
 }

@@ -64,6 +64,12 @@ const char *storage_path(const struct storage *st);
 int storage_fd(const struct storage *st);
 
 /*
+ * Renames tmp (a fully written and synced file) to path and syncs the
+ * directory: path then exists complete or not at all, even after a power cut.
+ */
+int storage_publish(const char *tmp, const char *path);
+
+/*
  * Test hook: replaces the ops of every storage opened afterwards (NULL restores
  * the default). Used by fault-injection tests only.
  */
