@@ -81,7 +81,10 @@ int cmd_decrypt(const struct cli_opts *o, char **args, int nargs)
 	bool exists = false, regular = false;
 	int fd = -1, slot = -1, r;
 
-	(void)nargs;
+	if (o->in_place)
+		return cmd_decrypt_in_place(o, args, nargs);
+	if (nargs < 2)
+		return usage_error("missing DST");
 	r = decrypt_check(o, src, dst, &exists);
 	if (r == 0)
 		r = open_unlocked(o, src, &img, &slot);

@@ -117,7 +117,10 @@ int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
 	uint64_t size = 0;
 	int r;
 
-	(void)nargs;
+	if (o->in_place)
+		return cmd_encrypt_in_place(o, args, nargs);
+	if (nargs < 2)
+		return usage_error("missing DST");
 	r = stdin_check(o, data_on_stdin);
 	if (r == 0 && !data_on_stdin)
 		r = same_file_check(src, dst);

@@ -2,6 +2,7 @@
 /* Steps several verbs share: key sources, output checks, opening, unlocking, creating. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <inttypes.h>
 #include <sys/stat.h>
@@ -78,12 +79,58 @@ int same_file_check(const char *src, const char *dst)
 	return 0;
 }
 
+/* IMAGE@N: partition N of IMAGE, unless a file is called IMAGE@N. */
+static int partition_suffix(const char *path, size_t *ret_len, int *ret_partition)
+{
+	const char *at = strrchr(path, '@'), *d;
+	unsigned long n;
+
+	*ret_len = strlen(path);
+	*ret_partition = 0;
+	if (!at || at == path || !at[1] || access(path, F_OK) == 0)
+		return 0;
+	for (d = at + 1; *d; d++)
+		if (*d < '0' || *d > '9')
+			return 0;
+	n = strtoul(at + 1, NULL, 10);
+	if (n < 1 || n > 256)
+		return usage_error("%s: partition numbers go from 1 to 256", path);
+	*ret_len = (size_t)(at - path);
+	*ret_partition = (int)n;
+	return 0;
+}
+
+int image_path_parse(const struct cli_opts *o, const char *path, char **ret_path,
+		     int *ret_partition)
+{
+	size_t len = 0;
+	int part = 0, r;
+
+	r = partition_suffix(path, &len, &part);
+	if (r < 0)
+		return r;
+	if (part && o->partition && part != o->partition)
+		return usage_error("%s and --partition %d name different partitions", path,
+				   o->partition);
+	*ret_path = strndup(path, len);
+	if (!*ret_path)
+		return -ENOMEM;
+	*ret_partition = part ? part : o->partition;
+	return 0;
+}
+
 int image_open(const struct cli_opts *o, const char *path, bool read_only,
 	       struct vmc_image **ret_img)
 {
 	struct vmc_open_params p = {.header = o->header, .read_only = read_only};
+	char *file = NULL;
+	int r;
 
-	return vmc_image_open(path, &p, ret_img);
+	r = image_path_parse(o, path, &file, &p.partition);
+	if (r == 0)
+		r = vmc_image_open(file, &p, ret_img);
+	free(file);
+	return r;
 }
 
 int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,

@@ -35,6 +35,9 @@ int cmd_config(const struct cli_opts *o, char **args, int nargs);
 int cmd_token_import(const struct cli_opts *o, char **args, int nargs);
 int cmd_token_export(const struct cli_opts *o, char **args, int nargs);
 int cmd_token_remove(const struct cli_opts *o, char **args, int nargs);
+int cmd_rekey(const struct cli_opts *o, char **args, int nargs);
+int cmd_encrypt_in_place(const struct cli_opts *o, char **args, int nargs);
+int cmd_decrypt_in_place(const struct cli_opts *o, char **args, int nargs);
 
 /* Fills ks from the key file options, for image (named in the prompt). */
 int key_source_init(struct key_source *ks, const struct cli_opts *o, const char *image);
@@ -51,7 +54,13 @@ int output_check(const struct cli_opts *o, const char *path, bool *ret_exists);
 /* Refuses SRC and DST naming the same file (when both exist). */
 int same_file_check(const char *src, const char *dst);
 
-/* Opens path (with --header). */
+/*
+ * The file and partition path names: IMAGE@N is partition N of IMAGE (unless a
+ * file has that name), as --partition N. *ret_path is malloc()ed.
+ */
+int image_path_parse(const struct cli_opts *o, const char *path, char **ret_path,
+		     int *ret_partition);
+/* Opens path (with --header), or partition N of it (--partition N, or path IMAGE@N). */
 int image_open(const struct cli_opts *o, const char *path, bool read_only,
 	       struct vmc_image **ret_img);
 /* Reads the passphrase for path (key file options) and unlocks img (--key-slot). */

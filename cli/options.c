@@ -77,6 +77,16 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_PRIORITY] = {"priority", 0, "PRIO", "key slot priority: prefer, normal or ignore"},
     [OPT_JSON_FILE] = {"json-file", 0, "FILE", "read JSON from FILE (default stdin)"},
     [OPT_TOKEN_ID] = {"token-id", 0, "N", "LUKS2 token number, 0 to 31"},
+    [OPT_PARTITION] = {"partition", 0, "N", "partition N of a GPT/MBR disk image (IMAGE@N)"},
+    [OPT_KEEP_KEYSLOTS] = {"keep-keyslots", 0, NULL, "keep the given passphrase (asks no new one)"},
+    [OPT_RESILIENCE] = {"resilience", 0, "MODE", "checksum (default), journal or none (unsafe)"},
+    [OPT_RESILIENCE_HASH] = {"resilience-hash", 0, "HASH",
+			     "checksum resilience hash (default sha256)"},
+    [OPT_HOTZONE_SIZE] = {"hotzone-size", 0, "SIZE", "bytes re-encrypted per step (default 64M)"},
+    [OPT_RESUME] = {"resume", 0, NULL, "only resume an unfinished re-encryption"},
+    [OPT_IN_PLACE] = {"in-place", 0, NULL, "rewrite IMAGE itself (crash-safe, resumable)"},
+    [OPT_REDUCE_SIZE] = {"reduce-size", 0, "SIZE",
+			 "give up SIZE bytes at the end: room for the header"},
 };
 
 static const struct {
@@ -223,7 +233,8 @@ static int set_format_opt(struct vmc_format_params *f, enum opt_id id, const cha
 static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 {
 	static const char *const priorities[] = {"ignore", "normal", "prefer", NULL};
-	uint32_t slot = 0, token = 0;
+	static const char *const resiliences[] = {"checksum", "journal", "none", NULL};
+	uint32_t slot = 0, token = 0, part = 0;
 	int r = 0;
 
 	switch (id) {
@@ -321,6 +332,34 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 	case OPT_TOKEN_ID:
 		r = opt_u32(id, arg, 0, 31, &token);
 		o->token_id = (int)token;
+		break;
+	case OPT_PARTITION:
+		r = opt_u32(id, arg, 1, 256, &part);
+		o->partition = (int)part;
+		break;
+	case OPT_KEEP_KEYSLOTS:
+		o->keep_keyslots = true;
+		break;
+	case OPT_RESILIENCE:
+		r = opt_choice(id, arg, resiliences);
+		o->resilience = arg;
+		if (r > 0)
+			r = 0;
+		break;
+	case OPT_RESILIENCE_HASH:
+		o->resilience_hash = arg;
+		break;
+	case OPT_HOTZONE_SIZE:
+		r = opt_size(id, arg, 4096, UINT64_MAX, &o->hotzone_size);
+		break;
+	case OPT_RESUME:
+		o->resume = true;
+		break;
+	case OPT_IN_PLACE:
+		o->in_place = true;
+		break;
+	case OPT_REDUCE_SIZE:
+		r = opt_size(id, arg, 1, UINT64_MAX, &o->reduce_size);
 		break;
 	default:
 		r = set_format_opt(&o->fmt, id, arg);

@@ -55,6 +55,14 @@ enum opt_id {
 	OPT_DOMAIN_XML,
 	OPT_IMAGE,
 	OPT_MAX_BIT_ERRORS,
+	OPT_PARTITION,
+	OPT_KEEP_KEYSLOTS,
+	OPT_RESILIENCE,
+	OPT_RESILIENCE_HASH,
+	OPT_HOTZONE_SIZE,
+	OPT_RESUME,
+	OPT_IN_PLACE,
+	OPT_REDUCE_SIZE,
 	OPT_COUNT,
 };
 
@@ -125,6 +133,16 @@ struct cli_opts {
 	size_t domain_xml_count;
 	const char *image;	 /* scan: the image whose volume key to look for */
 	uint32_t max_bit_errors; /* scan: flipped bits tolerated per AES schedule */
+
+	/* rekey, encrypt/decrypt --in-place, and every verb that opens an image (partition) */
+	int partition;		     /* partition N of a disk image (or IMAGE@N); 0: whole file */
+	bool keep_keyslots;	     /* re-wrap the given passphrase, ask no new one */
+	const char *resilience;	     /* checksum, journal or none */
+	const char *resilience_hash; /* checksum hash */
+	uint64_t hotzone_size;	     /* bytes per step; 0: default */
+	bool resume;		     /* only resume an unfinished re-encryption */
+	bool in_place;		     /* encrypt, decrypt: rewrite IMAGE itself */
+	uint64_t reduce_size;	     /* encrypt --in-place: bytes given up for the header */
 };
 
 /*

@@ -95,14 +95,23 @@ static const struct verb_opt encrypt_opts[] = {
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, "key slot for the passphrase (default 0)"},
     {OPT_VOLUME_KEY_FILE, NULL},
-    {OPT_FORCE, "replace an existing DST (and --header FILE)"},
+    {OPT_FORCE, "replace an existing DST (and --header FILE); --in-place: a used tail"},
     {OPT_BATCH_MODE, "with --force: overwrite without asking"},
+    {OPT_IN_PLACE, "encrypt IMAGE itself (--header or --reduce-size)"},
+    {OPT_REDUCE_SIZE, NULL},
+    {OPT_RESILIENCE, NULL},
+    {OPT_HOTZONE_SIZE, NULL},
+    {OPT_PARTITION, NULL},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
     {OPT_END, NULL},
 };
 
 static const struct verb_opt decrypt_opts[] = {
+    {OPT_IN_PLACE, "decrypt IMAGE itself (with --header: an existing or a new FILE)"},
+    {OPT_RESILIENCE, NULL},
+    {OPT_HOTZONE_SIZE, NULL},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
     {OPT_KEYFILE_OFFSET, NULL},
@@ -117,6 +126,7 @@ static const struct verb_opt decrypt_opts[] = {
 
 static const struct verb_opt dump_opts[] = {
     {OPT_JSON, "print JSON instead of text"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_DUMP_VOLUME_KEY, NULL},
     {OPT_KEY_FILE, NULL},
@@ -134,6 +144,7 @@ static const struct verb_opt test_key_opts[] = {
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_VERBOSE, "print which key slot opened"},
     {OPT_DEBUG, NULL},
@@ -340,6 +351,35 @@ static const struct verb_opt scan_opts[] = {
     {OPT_END, NULL},
 };
 
+static const struct verb_opt rekey_opts[] = {
+    {OPT_KEY_FILE, "the current passphrase from FILE (- = stdin)"},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_NEW_KEY_FILE, NULL},
+    {OPT_NEW_KEYFILE_OFFSET, NULL},
+    {OPT_NEW_KEYFILE_SIZE, NULL},
+    {OPT_KEEP_KEYSLOTS, NULL},
+    {OPT_RESUME, "only resume (with the new key's passphrase)"},
+    {OPT_CIPHER, "new cipher (default: the current one)"},
+    {OPT_KEY_SIZE, "new key bits (default: the current size)"},
+    {OPT_SECTOR_SIZE, "new sector size (default: the current one)"},
+    {OPT_RESILIENCE, NULL},
+    {OPT_RESILIENCE_HASH, NULL},
+    {OPT_HOTZONE_SIZE, NULL},
+    {OPT_PBKDF, NULL},
+    {OPT_HASH, "PBKDF2 hash of the new key slot"},
+    {OPT_ITER_TIME, NULL},
+    {OPT_PBKDF_MEMORY, NULL},
+    {OPT_PBKDF_PARALLEL, NULL},
+    {OPT_PBKDF_FORCE_ITERATIONS, NULL},
+    {OPT_PARTITION, NULL},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_BATCH_MODE, "remove other passphrases without asking"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
 static const struct verb_arg image_arg[] = {
     {"IMAGE", "the encrypted image (a file or a block device)"},
 };
@@ -399,12 +439,16 @@ static const struct verb verbs[] = {
     {
 	.name = "encrypt",
 	.run = cmd_encrypt,
-	.synopsis = "SRC DST",
-	.summary = "copy a plain raw image into a new encrypted image",
+	.synopsis = "SRC DST | --in-place IMAGE",
+	.summary = "copy a plain raw image into a new encrypted image, or encrypt in place",
 	.description =
 	    "Creates the encrypted image DST with SRC's size (rounded up to the sector size) and "
-	    "copies SRC's contents into it. A failed or cancelled copy removes DST.",
-	.min_args = 2,
+	    "copies SRC's contents into it. A failed or cancelled copy removes DST. With "
+	    "--in-place, encrypts the plain image IMAGE itself into LUKS2, crash-safe: with a "
+	    "new detached header (--header FILE), or by moving the data up to make room for the "
+	    "header (--reduce-size SIZE: the last SIZE bytes are given up, so shrink the file "
+	    "system first). A stopped or interrupted run resumes with vmcrypt rekey --resume.",
+	.min_args = 1,
 	.max_args = 2,
 	.args = encrypt_args,
 	.opts = encrypt_opts,
@@ -412,12 +456,16 @@ static const struct verb verbs[] = {
     {
 	.name = "decrypt",
 	.run = cmd_decrypt,
-	.synopsis = "SRC DST",
-	.summary = "copy an encrypted image out to a plain raw image",
+	.synopsis = "SRC DST | --in-place IMAGE",
+	.summary = "copy an encrypted image out to a plain raw image, or decrypt in place",
 	.description = "Unlocks SRC and writes its plaintext to DST. A regular file DST is created "
 		       "with mode 0600 and written sparse (zero blocks become holes); it is "
-		       "removed if the copy fails or is cancelled.",
-	.min_args = 2,
+		       "removed if the copy fails or is cancelled. With --in-place, decrypts IMAGE "
+		       "itself, crash-safe: with its detached header (--header FILE), or, when the "
+		       "header is inside, moving the data down over it while a new --header FILE "
+		       "holds the header. A stopped or interrupted run resumes with vmcrypt rekey "
+		       "--resume.",
+	.min_args = 1,
 	.max_args = 2,
 	.args = decrypt_args,
 	.opts = decrypt_opts,
@@ -446,6 +494,25 @@ static const struct verb verbs[] = {
 	.max_args = 1,
 	.args = image_arg,
 	.opts = test_key_opts,
+    },
+    {
+	.name = "rekey",
+	.run = cmd_rekey,
+	.synopsis = "IMAGE",
+	.summary = "replace the volume key and passphrase, re-encrypting in place",
+	.description =
+	    "Generates a new volume key and re-encrypts IMAGE's data in place in cryptsetup's "
+	    "LUKS2 re-encryption format; the new passphrase (--new-key-file, or asked twice) "
+	    "replaces every old one, or with --keep-keyslots the passphrase given is kept. "
+	    "--cipher, --key-size and --sector-size may change too. Safe against crashes and "
+	    "power loss at every step (resilience checksum or journal). Ctrl-C or SIGTERM stops "
+	    "after the current step (exit status 9): a stopped or interrupted rekey resumes with "
+	    "--resume (or cryptsetup reencrypt --resume-only), and meanwhile the new passphrase "
+	    "reads the plaintext. A LUKS1 image is LUKS2 while re-keyed, LUKS1 again at the end.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = rekey_opts,
     },
     {
 	.name = "serve",

@@ -15,7 +15,7 @@ packages=(
 	# the dm-crypt guest harness (tests/vm)
 	qemu-system-x86 busybox-static cpio kmod zstd xz-utils
 	# demo and test tools
-	e2fsprogs python3 xxd util-linux fdisk ca-certificates
+	e2fsprogs python3 xxd util-linux fdisk ca-certificates time
 )
 
 missing=()
