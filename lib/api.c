@@ -692,7 +692,7 @@ out:
 	return r;
 }
 
-VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
+int image_convert(struct vmc_image *img, int luks_version, const char *label)
 {
 	char *journal = NULL;
 	int r;
@@ -714,11 +714,16 @@ VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
 		return -ENOMEM;
 	volume_free(img->vol);
 	img->vol = NULL;
-	r = luks_convert(img->hdr, &img->meta, luks_version, journal);
+	r = luks_convert(img->hdr, &img->meta, luks_version, label, journal);
 	free(journal);
 	if (r == 0 && img->vk) {
 		uint8_t *vk = secmem_dup(img->vk, img->vk_len);
 		r = vk ? image_attach_key(img, vk, img->vk_len) : -ENOMEM;
 	}
 	return r;
+}
+
+VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
+{
+	return image_convert(img, luks_version, NULL);
 }

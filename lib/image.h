@@ -42,6 +42,9 @@ const struct luks_segment *image_data_segment(const struct vmc_image *img);
  */
 int inplace_recover(struct storage *st, bool header_ok);
 
+/* vmc_image_convert, giving a new LUKS2 header a label. */
+int image_convert(struct vmc_image *img, int luks_version, const char *label);
+
 /* The engine's plan from the public re-encryption parameters. */
 void image_reenc_plan(const struct vmc_reencrypt_params *p, struct reenc_plan *plan);
 

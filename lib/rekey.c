@@ -239,9 +239,9 @@ static int start(struct vmc_image *img, const void *pass, size_t pass_len,
 		/* LUKS1 has no re-encryption metadata: work as LUKS2, convert back at the end. */
 		log_info("converting to LUKS2 for the re-encryption; it is converted back to LUKS1 "
 			 "when done (QEMU cannot open it meanwhile)");
-		if ((r = vmc_image_convert(img, 2)) < 0)
+		/* The mark goes into the same header write as the conversion. */
+		if ((r = image_convert(img, 2, LUKS1_MARK)) < 0)
 			goto out;
-		snprintf(img->meta.label, sizeof(img->meta.label), "%s", LUKS1_MARK);
 	}
 	prev = *image_data_segment(img);
 	old_dig = luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta));
@@ -317,6 +317,23 @@ VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass
 	}
 	if (img->meta.reencrypt)
 		return resume(img, pass, pass_len, p);
+	if (img->meta.version == 2 && strcmp(img->meta.label, LUKS1_MARK) == 0) {
+		/*
+		 * A LUKS1 image, LUKS2 for a re-key that either finished (only the
+		 * conversion back is left) or never got recorded: convert it back.
+		 */
+		uint8_t *vk = NULL;
+		bool opens;
+		if ((r = back_to_luks1(img)) < 0)
+			return r;
+		vmc_set_log_muted(true);
+		opens =
+		    luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, NULL) == 0;
+		vmc_set_log_muted(false);
+		secmem_free(vk);
+		if (p->resume_only && opens)
+			return 0; /* the re-key had finished; now LUKS1 again */
+	}
 	if (p->resume_only) {
 		log_err("%s: there is no unfinished re-encryption to resume",
 			storage_path(img->hdr));

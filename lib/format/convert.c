@@ -51,7 +51,8 @@ static int read_materials(struct storage *hdr, const struct luks_meta *m, struct
 }
 
 /* The LUKS2 model of a LUKS1 header, with active slots packed from 32 KiB. */
-static int plan_luks2(const struct luks_meta *m1, uint64_t region, struct luks_meta *m2)
+static int plan_luks2(const struct luks_meta *m1, uint64_t region, const char *label,
+		      struct luks_meta *m2)
 {
 	const struct luks_digest *d1 = &m1->digests[0];
 	uint64_t off = 2 * L2_HDR;
@@ -64,6 +65,7 @@ static int plan_luks2(const struct luks_meta *m1, uint64_t region, struct luks_m
 	m2->hdr_size = L2_HDR;
 	m2->keyslots_size = region > 2 * L2_HDR ? (region - 2 * L2_HDR) / 4096 * 4096 : 0;
 	snprintf(m2->csum_alg, sizeof(m2->csum_alg), "sha256");
+	snprintf(m2->label, sizeof(m2->label), "%s", label ? label : "");
 	memcpy(m2->uuid, m1->uuid, sizeof(m2->uuid));
 	r = luks2_json_new(L2_HDR - LUKS2_HDR_BIN_LEN, m2->keyslots_size, &m2->json);
 	if (r < 0)
@@ -152,6 +154,12 @@ static int plan_luks1(const struct luks_meta *m2, struct luks_meta *m1)
 		map[i] = -1;
 		if (k->kind == LUKS_KEYSLOT_UNUSED)
 			continue;
+		/* A key of no segment (left by a re-key that never started): not the data's. */
+		if (k->kind == LUKS_KEYSLOT_LUKS2 && k->digest >= 0 && k->digest != dig &&
+		    !m2->digests[k->digest].segments) {
+			log_info("keyslot %d holds an unused key; it is dropped", i);
+			continue;
+		}
 		if (k->kind != LUKS_KEYSLOT_LUKS2 || k->kdf.type != KDF_PBKDF2 ||
 		    strcmp(k->kdf.hash, d->hash) || strcmp(k->af_hash, d->hash) ||
 		    strcmp(k->area_cipher, s->cipher) || k->digest != dig ||
@@ -228,7 +236,8 @@ static int journal_write(struct storage *hdr, const struct luks_meta *m, const c
 	return r;
 }
 
-int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const char *journal)
+int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const char *label,
+		 const char *journal)
 {
 	struct moved_slots mv = {0};
 	struct luks_meta n;
@@ -248,7 +257,7 @@ int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const ch
 		if (region < LUKS2_DATA_OFFSET_DEFAULT)
 			region = LUKS2_DATA_OFFSET_DEFAULT;
 	}
-	r = version == 2 ? plan_luks2(m, region, &n) : plan_luks1(m, &n);
+	r = version == 2 ? plan_luks2(m, region, label, &n) : plan_luks1(m, &n);
 	if (r < 0)
 		goto out;
 	if ((r = read_materials(hdr, m, &mv)) < 0)

@@ -849,6 +849,19 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 			return -ENOMEM;
 		}
 	}
+	if (!resilient(re) && (re->backward ? *done > 0 : *done < re->size)) {
+		/*
+		 * Resilience none saves nothing per step: mark everything still to do
+		 * in flight, so that a crash is noticed (recovery refuses) instead of a
+		 * resume converting converted data again. A clean stop clears it.
+		 */
+		r = re->backward ? commit_state(re, *done, 0, *done)
+				 : commit_state(re, *done, *done, re->size - *done);
+		if (r < 0) {
+			pipe_clear(&pp);
+			return r;
+		}
+	}
 	if (pthread_create(&thread, NULL, producer, &pp) != 0) {
 		pipe_clear(&pp);
 		return -EAGAIN;
