@@ -179,7 +179,8 @@ int storage_open(const char *path, unsigned flags, struct storage **ret_st)
 {
 	struct storage *st = NULL;
 	struct stat sb;
-	int oflags = O_CLOEXEC;
+	/* O_NONBLOCK: opening a FIFO given as an image must fail below, not wait for a writer. */
+	int oflags = O_CLOEXEC | O_NONBLOCK;
 	mode_t mode = (flags & STORAGE_SECRET) ? 0600 : 0644;
 	int r;
 
@@ -215,6 +216,11 @@ int storage_open(const char *path, unsigned flags, struct storage **ret_st)
 	if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)) {
 		r = -EINVAL;
 		log_err("%s: not a regular file or block device", path);
+		goto out;
+	}
+	if (fcntl(st->fd, F_SETFL, fcntl(st->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
+		r = -errno;
+		log_err("%s: %s", path, strerror(errno));
 		goto out;
 	}
 	st->regular = S_ISREG(sb.st_mode);
