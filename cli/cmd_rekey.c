@@ -136,11 +136,12 @@ int cmd_rekey(const struct cli_opts *o, char **args, int nargs)
 		r = image_open(o, path, false, &img);
 	if (r < 0)
 		goto out;
-	pending = vmc_image_reencrypt_pending(img);
-	if (o->resume && !pending) {
-		r = fail(-ENOENT, "%s has no unfinished re-encryption to resume", path);
-		goto out;
-	}
+	/*
+	 * With --resume and nothing pending, the library still has a say: a LUKS1
+	 * image left as LUKS2 by an interrupted re-key is converted back. It
+	 * answers -ENOENT when there was nothing to resume.
+	 */
+	pending = vmc_image_reencrypt_pending(img) || o->resume;
 	if (pending && !o->resume) {
 		if (o->new_key_file || o->keep_keyslots || o->fmt.cipher || o->fmt.key_bits ||
 		    o->fmt.sector_size) {
