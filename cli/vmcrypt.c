@@ -201,6 +201,7 @@ static const struct verb_opt add_key_opts[] = {
     {OPT_PBKDF_MEMORY, NULL},
     {OPT_PBKDF_PARALLEL, NULL},
     {OPT_PBKDF_FORCE_ITERATIONS, NULL},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, "print which key slot was created"},
     {OPT_DEBUG, NULL},
@@ -221,6 +222,7 @@ static const struct verb_opt change_key_opts[] = {
     {OPT_PBKDF_MEMORY, NULL},
     {OPT_PBKDF_PARALLEL, NULL},
     {OPT_PBKDF_FORCE_ITERATIONS, NULL},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, "print which key slot was changed"},
     {OPT_DEBUG, NULL},
@@ -232,6 +234,7 @@ static const struct verb_opt remove_key_opts[] = {
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, "remove the passphrase from key slot N only"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_FORCE, "allow removing the last key slot"},
     {OPT_BATCH_MODE, "with --force: do not ask for confirmation"},
@@ -241,6 +244,7 @@ static const struct verb_opt remove_key_opts[] = {
 };
 
 static const struct verb_opt kill_slot_opts[] = {
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_FORCE, "allow removing the last key slot"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
@@ -250,6 +254,7 @@ static const struct verb_opt kill_slot_opts[] = {
 };
 
 static const struct verb_opt erase_opts[] = {
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
     {OPT_VERBOSE, NULL},
@@ -258,6 +263,7 @@ static const struct verb_opt erase_opts[] = {
 };
 
 static const struct verb_opt header_backup_opts[] = {
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "back up the detached header FILE"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
@@ -274,6 +280,7 @@ static const struct verb_opt header_restore_opts[] = {
 };
 
 static const struct verb_opt repair_opts[] = {
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "repair the detached header FILE"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
@@ -282,6 +289,7 @@ static const struct verb_opt repair_opts[] = {
 
 static const struct verb_opt convert_opts[] = {
     {OPT_TYPE, "luks1 or luks2: the version to convert to; required"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "convert the detached header FILE"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
     {OPT_VERBOSE, NULL},
@@ -295,6 +303,7 @@ static const struct verb_opt config_opts[] = {
     {OPT_UUID, "set the header UUID"},
     {OPT_PRIORITY, NULL},
     {OPT_KEY_SLOT, "the key slot whose --priority is set"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
@@ -304,6 +313,7 @@ static const struct verb_opt config_opts[] = {
 static const struct verb_opt token_import_opts[] = {
     {OPT_JSON_FILE, NULL},
     {OPT_TOKEN_ID, "token number (default: the first free one)"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, "print the token number"},
     {OPT_DEBUG, NULL},
@@ -312,6 +322,7 @@ static const struct verb_opt token_import_opts[] = {
 
 static const struct verb_opt token_export_opts[] = {
     {OPT_TOKEN_ID, "the token to print; required"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_DEBUG, NULL},
     {OPT_END, NULL},
@@ -319,6 +330,7 @@ static const struct verb_opt token_export_opts[] = {
 
 static const struct verb_opt token_remove_opts[] = {
     {OPT_TOKEN_ID, "the token to remove; required"},
+    {OPT_PARTITION, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},

@@ -359,6 +359,9 @@ case_inplace_kills()
 		;;
 	esac
 	total=$(count_writes inplace_run fresh)
+	# Decryption with a shift has two 16 MiB steps; most of its writes wipe the key
+	# material in the new header file at the end: fewer points there.
+	[ "$WHAT$LAYOUT" != decryptshift ] || POINTS=${RK_SHIFT_POINTS:-40}
 	points=$(fault_points "$total" "$POINTS")
 	echo "a whole in-place $WHAT ($LAYOUT) makes $total writes"
 	for n in $points; do

@@ -8,8 +8,8 @@
 #    force;
 #  - every byte outside the LUKS partition (partition tables, the primary and backup
 #    GPT, /boot, the gaps) is byte-identical afterwards;
-#  - dump, test-key and decrypt take --partition N and DISK@N; a partition that does not
-#    exist is a clear error.
+#  - dump, test-key, decrypt, add-key and remove-key take --partition N and DISK@N; a
+#    partition that does not exist is a clear error.
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
@@ -102,6 +102,12 @@ case_rekey_partition()
 	expect_exit 0 vmc rekey disk.img@2 --resume --key-file "$OLD"
 	expect_eq "$(plain_of disk.img@2 "$OLD")" "$PLAIN_SHA" "plaintext of partition 2 after kill + resume"
 	[ "$(volume_key disk.img@2 "$OLD")" != "$old_vk" ] || fail "the volume key did not change"
+	# The key slot verbs by partition too.
+	expect_exit 0 vmc add-key disk.img --partition 2 --key-file "$OLD" --new-key-file "$WRONG" \
+		"${FAST_PBKDF2[@]}"
+	expect_exit 0 vmc test-key disk.img@2 --key-file "$WRONG"
+	expect_exit 0 vmc remove-key disk.img@2 --key-file "$WRONG"
+	expect_exit "$EXIT_PASS" vmc test-key disk.img --partition 2 --key-file "$WRONG"
 	expect_eq "$(outside_sha disk.img)" "$before" "bytes outside partition 2 afterwards"
 	sfdisk --dump disk.img >table.after
 	expect_same table.before table.after "partition table"
