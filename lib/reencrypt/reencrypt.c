@@ -842,7 +842,9 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 	pthread_mutex_init(&pp.lock, NULL);
 	pthread_cond_init(&pp.cond, NULL);
 	for (int i = 0; i < PIPE_ZONES; i++) {
-		pp.z[i].buf = malloc((size_t)re->hotzone);
+		/* Page-aligned: zones are written with direct I/O. */
+		if (posix_memalign((void **)&pp.z[i].buf, 4096, (size_t)re->hotzone) != 0)
+			pp.z[i].buf = NULL;
 		pp.z[i].saved = malloc((size_t)re->hotzone);
 		if (!pp.z[i].buf || !pp.z[i].saved) {
 			pipe_clear(&pp);

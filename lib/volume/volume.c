@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Plaintext access over a crypt segment: batched sector crypto on all cores and I/O pipelines. */
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -339,8 +341,8 @@ static int extent_write(struct volume *vol, struct extent *e, const uint8_t *p, 
 	if (len >= ss) {
 		size_t mid = len / ss * ss;
 		size_t blen = mid < VOL_CHUNK ? mid : VOL_CHUNK;
-		bounce = malloc(blen);
-		if (!bounce) {
+		if (posix_memalign((void **)&bounce, 4096, blen) != 0) {
+			bounce = NULL;
 			r = -ENOMEM;
 			goto out;
 		}
@@ -482,11 +484,10 @@ static int pipeline_init(struct pipeline *pl, struct volume *vol, int fd, uint64
 	pl->limit = limit;
 	pthread_mutex_init(&pl->lock, NULL);
 	pthread_cond_init(&pl->cond, NULL);
-	for (int i = 0; i < VOL_PIPE_BUFS; i++) {
-		pl->bufs[i].data = malloc(VOL_CHUNK);
-		if (!pl->bufs[i].data)
+	/* Page-aligned: whole buffers can be written with direct I/O. */
+	for (int i = 0; i < VOL_PIPE_BUFS; i++)
+		if (posix_memalign((void **)&pl->bufs[i].data, 4096, VOL_CHUNK) != 0)
 			return -ENOMEM;
-	}
 	return 0;
 }
 
@@ -737,10 +738,27 @@ static bool all_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
-static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, bool seekable)
+/* The output: its descriptor, and the same file opened O_DIRECT (or -1) for bulk writes. */
+struct out {
+	int fd;
+	int dfd;
+	bool seekable;
+};
+
+static int write_all(const struct out *o, const uint8_t *p, size_t len, uint64_t off)
 {
+	/* Large page-aligned pieces around the page cache, as the storage module does. */
+	int fd = o->dfd >= 0 && len >= (1u << 20) && !(len % 4096) && !(off % 4096) &&
+			 !((uintptr_t)p % 4096)
+		     ? o->dfd
+		     : o->fd;
+
 	while (len > 0) {
-		ssize_t n = seekable ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
+		ssize_t n = o->seekable ? pwrite(fd, p, len, (off_t)off) : write(fd, p, len);
+		if (n < 0 && errno == EINVAL && fd != o->fd) {
+			fd = o->fd;
+			continue;
+		}
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -755,13 +773,13 @@ static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, bool se
 }
 
 /* Writes a buffer, leaving holes for all-zero 4 KiB blocks when sparse. */
-static int write_out(int fd, const struct pipe_buf *b, bool sparse, bool seekable)
+static int write_out(const struct out *o, const struct pipe_buf *b, bool sparse)
 {
 	const size_t blk = 4096;
 	size_t start = 0;
 
 	if (!sparse)
-		return write_all(fd, b->data, b->len, b->off, seekable);
+		return write_all(o, b->data, b->len, b->off);
 	while (start < b->len) {
 		size_t end = start;
 		bool zero = all_zero(b->data + start, b->len - start < blk ? b->len - start : blk);
@@ -769,7 +787,7 @@ static int write_out(int fd, const struct pipe_buf *b, bool sparse, bool seekabl
 		       all_zero(b->data + end, b->len - end < blk ? b->len - end : blk) == zero)
 			end += b->len - end < blk ? b->len - end : blk;
 		if (!zero) {
-			int r = write_all(fd, b->data + start, end - start, b->off + start, true);
+			int r = write_all(o, b->data + start, end - start, b->off + start);
 			if (r < 0)
 				return r;
 		}
@@ -783,17 +801,22 @@ int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *pr
 {
 	struct pipeline pl;
 	struct progress pg = {progress, userdata, vol->size, {0, 0}};
+	struct out o = {.fd = fd, .dfd = -1};
 	struct stat sb;
 	pthread_t thread;
 	struct pipe_buf *b;
-	bool seekable;
 	int r;
 
 	if (fstat(fd, &sb) < 0)
 		return -errno;
-	seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode);
+	o.seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode);
 	/* Holes only in a regular file: a block device or pipe needs every byte written. */
 	sparse = sparse && S_ISREG(sb.st_mode);
+	if (o.seekable) {
+		char proc[64];
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
+		o.dfd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
+	}
 	r = pipeline_init(&pl, vol, fd, vol->size);
 	if (r < 0)
 		goto out;
@@ -803,7 +826,7 @@ int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *pr
 	}
 	while ((b = pipeline_next(&pl))) {
 		uint64_t done = b->off + b->len;
-		r = write_out(fd, b, sparse, seekable);
+		r = write_out(&o, b, sparse);
 		if (r < 0) {
 			pipeline_cancel(&pl, r);
 			break;
@@ -823,6 +846,8 @@ int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *pr
 	if (r == 0)
 		progress_tick(&pg, vol->size, true);
 out:
+	if (o.dfd >= 0)
+		close(o.dfd);
 	pipeline_clear(&pl);
 	return r;
 }

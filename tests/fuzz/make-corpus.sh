@@ -4,20 +4,117 @@
 # cryptsetup (cut to the metadata copies), complete tiny images made by mkseed.py
 # (passphrase "fuzz", one AF stripe), and single precise corruptions of both.
 # The corpus is checked in; run this only to change it, and keep it under 2 MiB.
-#   tests/fuzz/make-corpus.sh [VMCRYPT]   (VMCRYPT: a built vmcrypt, to check the images)
+#   tests/fuzz/make-corpus.sh [--only audit|scan] [VMCRYPT]
+# VMCRYPT: a built vmcrypt, to check the images. --only remakes one harness's seeds
+# (the LUKS seeds have random salts: remaking them all churns the tree).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/corpus
+only=
+if [ "${1:-}" = --only ]; then
+	only=$2
+	shift 2
+fi
 vmcrypt=${1:-}
 py=python3
 [ -x /usr/bin/python3 ] && py=/usr/bin/python3
 command -v cryptsetup >/dev/null || { echo "make-corpus: cryptsetup is needed" >&2; exit 1; }
+
+# The audit parsers' seeds: the audit tests' fixture files, each behind the byte that
+# selects its parser in fuzz_audit.c (the enum order there).
+audit_seeds()
+{
+	local fx=$here/../audit/fixtures sel f name
+	rm -rf "$out/audit"
+	mkdir -p "$out/audit"
+	while read -r sel f; do
+		[ -f "$fx/$f" ] || continue
+		name=$(printf '%02d-%s' "$sel" "$(echo "$f" | tr '/ {}' '____' | cut -c1-60)")
+		{ printf '%b' "\\0$(printf '%o' "$sel")"; head -c 20480 "$fx/$f"; } >"$out/audit/$name"
+	done <<'LIST'
+0 fail/root/proc/swaps
+0 warn/root/proc/swaps
+1 warn/root/etc/crypttab
+2 fail/root/proc/cmdline
+2 warn2/root/proc/cmdline
+3 fail/root/proc/self/limits
+3 warn/root/proc/self/limits
+4 fail/root/etc/libvirt/qemu.conf
+4 fail/root/etc/default/libvirt-guests
+4 fail/root/etc/xen/xl.conf
+5 fail/root/etc/systemd/coredump.conf
+5 warn/root/etc/systemd/sleep.conf
+6 fail/root/sys/kernel/mm/transparent_hugepage/enabled
+6 fail/root/sys/power/disk
+7 fail/root/etc/libvirt/qemu/db.xml
+7 warn/root/etc/libvirt/qemu/web.xml
+7 pass/domain-extra.xml
+7 warn2/domain-tenant.xml
+8 fail/root/var/lib/libvirt/qemu/snapshot/db/before-upgrade.xml
+8 fail/root/var/lib/libvirt/qemu/snapshot/db/old.xml
+9 fail/root/home/bob/.config/VirtualBox/VirtualBox.xml
+10 fail/root/proc/31337/cmdline
+10 warn2/root/proc/900/cmdline
+11 fail/root/var/lib/libvirt/images/db.img
+11 pass/root/var/lib/libvirt/images/enc.qcow2
+11 warn/root/var/lib/libvirt/images/plain.qcow2
+11 warn2/root/srv/vm/disk.luks
+12 pass/root/var/lib/libvirt/images/partitioned.img
+12 pass/root/var/lib/libvirt/images/guestfde.img
+LIST
+	echo "audit seeds: $(find "$out/audit" -type f | wc -l) files"
+}
+# The key scanner's seeds: the schedules of fuzz_scan.c's fixed key and of a random
+# one (with flipped bits), among random bytes, behind the bit-error selector byte.
+scan_seeds()
+{
+	rm -rf "$out/scan"
+	mkdir -p "$out/scan"
+	"$py" - "$out/scan" <<'PYEOF'
+import ctypes, os, random, sys
+lib = ctypes.CDLL("libcrypto.so.3")
+def sched(key, dec=False):
+    buf = ctypes.create_string_buffer(260)
+    (lib.AES_set_decrypt_key if dec else lib.AES_set_encrypt_key)(key, len(key) * 8, buf)
+    return buf.raw[:{16: 176, 24: 208, 32: 240}[len(key)]]
+def swap(b):
+    return b"".join(b[i:i + 4][::-1] for i in range(0, len(b), 4))
+rnd = random.Random(7)
+key = bytes((i * 7 + 3) & 0xff for i in range(64))
+other = rnd.randbytes(32)
+def flip(b, n):
+    b = bytearray(b)
+    for _ in range(n):
+        i = rnd.randrange(len(b) * 8)
+        b[i // 8] ^= 1 << (i % 8)
+    return bytes(b)
+seeds = {
+    "0-known-key-and-schedules": bytes([0]) + rnd.randbytes(100) + key + sched(key[:32])
+        + rnd.randbytes(33) + sched(key[32:], True) + swap(sched(key[:32])),
+    "0-any-aes256": bytes([0]) + rnd.randbytes(64) + sched(other) + rnd.randbytes(64),
+    "1-any-aes128-decrypt-1-error": bytes([1]) + flip(sched(other[:16], True), 1),
+    "2-any-aes192-2-errors": bytes([2]) + rnd.randbytes(17) + flip(sched(other[:24]), 2),
+    "3-any-swapped-3-errors": bytes([3]) + flip(swap(sched(other)), 3) + bytes(300),
+    "0-zeros": bytes([0]) + bytes(1024),
+}
+for name, data in seeds.items():
+    with open(os.path.join(sys.argv[1], name), "wb") as f:
+        f.write(data)
+PYEOF
+	echo "scan seeds: $(find "$out/scan" -type f | wc -l) files"
+}
+case $only in
+audit) audit_seeds; exit 0 ;;
+scan) scan_seeds; exit 0 ;;
+esac
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 printf 'fuzz' >"$tmp/pass"
 rm -rf "$out"
 mkdir -p "$out"/{luks1,luks2_hdr,luks2_json,token,keyslot,restore}
+audit_seeds
+scan_seeds
 
 cs() { cryptsetup --disable-locks --batch-mode "$@"; }
 fast=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
@@ -48,7 +145,8 @@ if cs reencrypt --init-only --force-offline-reencrypt --key-file "$tmp/pass" "${
 fi
 # LUKS1: the 592-byte phdr is all the parser reads.
 for spec in "aes-xts-plain64 512 sha256" "aes-cbc-essiv:sha256 256 sha1" "aes-xts-plain64 256 sha512"; do
-	set -- $spec
+	read -r -a fields <<<"$spec"
+	set -- "${fields[@]}"
 	truncate -s 4M "$tmp/l1.img"
 	cs luksFormat --type luks1 "${fast[@]}" --key-file "$tmp/pass" --cipher "$1" --key-size "$2" \
 		--hash "$3" "$tmp/l1.img"

@@ -1,0 +1,1 @@
+<domainsnapshot><name>before-upgrade</name><state>running</state><memory snapshot='internal'/></domainsnapshot>
