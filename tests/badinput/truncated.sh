@@ -77,7 +77,8 @@ case_luks1()
 	cs_luks1 orig.img "$@"
 	p=$(($(cs luksDump orig.img | sed -n 's/^Payload offset:\s*//p') * 512))
 	# Keyslot 0's AF material: key bytes * 4000 stripes in whole sectors, from sector 8.
-	m=$((($(cs luksDump orig.img | sed -n 's/^MK bits:\s*//p') / 8 * 4000 + 511) / 512 * 512))
+	m=$(cs luksDump orig.img | sed -n 's/^MK bits:\s*//p')
+	m=$(((m * 500 + 511) / 512 * 512)) # bits / 8 * 4000
 	cut_at orig.img 0 "empty" 4 4 4
 	for n in 1 6 7 104 300 591; do
 		cut_at orig.img "$n" "inside the LUKS1 header" 4 4 4

@@ -12,8 +12,23 @@
 #include "audit/audit_internal.h"
 #include "tests/fuzz/fuzz.h"
 
-enum { P_SWAPS, P_CRYPTTAB, P_CMDLINE, P_LIMIT, P_CONF, P_INI, P_SYSFS, P_DOMAIN, P_SNAPSHOT,
-       P_VBOX, P_QEMU, P_HEAD, P_PARTITIONS, P_COUNT };
+/* The selector byte (make-corpus.sh writes seeds in this order). */
+enum {
+	P_SWAPS,
+	P_CRYPTTAB,
+	P_CMDLINE,
+	P_LIMIT,
+	P_CONF,
+	P_INI,
+	P_SYSFS,
+	P_DOMAIN,
+	P_SNAPSHOT,
+	P_VBOX,
+	P_QEMU,
+	P_HEAD,
+	P_PARTITIONS,
+	P_COUNT
+};
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
