@@ -49,8 +49,10 @@ static int encrypt_prepare(struct luks_meta *m, const uint8_t *vk, size_t vk_len
 		prev.size = c->size;
 		moved = prev;
 		moved.offset = c->dev - c->shift;
-		moved.size = c->shift;
+		/* The first chunk, capped at the data size (as cryptsetup does). */
+		moved.size = c->shift < c->size ? c->shift : c->size;
 		st.moved = &moved;
+		st.shift = c->shift;
 	} else {
 		prev.dynamic = true;
 	}
@@ -86,11 +88,11 @@ static uint64_t ext_fs_size(struct storage *st)
  * by libblkid must end before from; without one, the bytes must be zero.
  */
 static int check_tail(struct storage *st, const char *path, uint64_t base, uint64_t from,
-		      uint64_t dev)
+		      uint64_t moved_at, uint64_t dev)
 {
 	blkid_probe pr = blkid_new_probe_from_filename(path);
 	const char *type = NULL;
-	uint8_t *buf = NULL;
+	uint8_t *buf = NULL, *head = NULL;
 	int r = 0;
 
 	if (pr) {
@@ -117,20 +119,28 @@ static int check_tail(struct storage *st, const char *path, uint64_t base, uint6
 		}
 	}
 	buf = malloc(1 << 20);
-	if (!buf)
+	head = malloc(1 << 20);
+	if (!buf) {
+		free(head);
 		return -ENOMEM;
+	}
 	for (uint64_t off = from; off < dev && r == 0; off += 1 << 20) {
 		size_t n = dev - off < (1 << 20) ? (size_t)(dev - off) : (1 << 20);
 		r = storage_read(st, buf, n, off);
+		/* A block of the moved chunk that an interrupted run already copied is ours. */
+		if (r == 0 && off >= moved_at && head &&
+		    storage_read(st, head, n, off - moved_at) == 0 && memcmp(head, buf, n) == 0)
+			continue;
 		for (size_t i = 0; r == 0 && i < n; i++)
 			if (buf[i]) {
 				log_err("the last %" PRIu64 " bytes of the image are not free (no "
 					"file system whose size is known, and they are not zero): "
 					"shrink what is there first, or use --force",
 					dev - from);
-				r = -ENOSPC;
+				r = -EINVAL;
 			}
 	}
+	free(head);
 	free(buf);
 	return r;
 }
@@ -307,7 +317,8 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 		}
 		f.data_size = ctx.dev - ctx.shift;
 		hook.data_offset = ctx.shift;
-		if (!force && (r = check_tail(img->data, path, off, ctx.size, ctx.dev)) < 0)
+		if (!force && (r = check_tail(img->data, path, off, ctx.size, ctx.dev - ctx.shift,
+					      ctx.dev)) < 0)
 			goto out;
 		/*
 		 * 1: the first chunk goes to the end of the device (free space), synced;
@@ -390,7 +401,10 @@ static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pa
 	uint64_t S = prev.offset, region, dev = 0;
 	int slot, r;
 
-	if (!p->new_header) {
+	/* The header is already in its own file when an earlier run stopped after step 1. */
+	bool exported = img->hdr != img->data;
+
+	if (!p->new_header && !exported) {
 		log_err("decrypting in place an image with its header inside needs a new file to "
 			"keep the header while the data moves (--header NEWFILE)");
 		return -EINVAL;
@@ -407,20 +421,26 @@ static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pa
 		r = -ENOMEM;
 		goto out;
 	}
-	/* 1: the header (old layout, still true) is copied to the new file and synced. */
-	r = storage_open(p->new_header, STORAGE_CREATE | STORAGE_SECRET, &nh);
-	if (r == -EEXIST)
-		log_err("%s already exists", p->new_header);
-	if (r < 0 || (r = storage_lock(nh, true)) < 0)
-		goto out;
-	region = 2 * img->meta.hdr_size + img->meta.keyslots_size;
-	for (uint64_t o = 0; r == 0 && o < region; o += 1 << 20) {
-		size_t n = region - o < (1 << 20) ? (size_t)(region - o) : (1 << 20);
-		if ((r = storage_read(img->data, buf, n, o)) == 0)
-			r = storage_write(nh, buf, n, o);
+	/*
+	 * 1: the header (old layout, still true) is copied to the new file and
+	 * synced. Until step 3 that file describes the image exactly (the data at
+	 * S is untouched), so an interrupted run continues here with --header.
+	 */
+	if (!exported) {
+		r = storage_open(p->new_header, STORAGE_CREATE | STORAGE_SECRET, &nh);
+		if (r == -EEXIST)
+			log_err("%s already exists", p->new_header);
+		if (r < 0 || (r = storage_lock(nh, true)) < 0)
+			goto out;
+		region = 2 * img->meta.hdr_size + img->meta.keyslots_size;
+		for (uint64_t o = 0; r == 0 && o < region; o += 1 << 20) {
+			size_t n = region - o < (1 << 20) ? (size_t)(region - o) : (1 << 20);
+			if ((r = storage_read(img->data, buf, n, o)) == 0)
+				r = storage_write(nh, buf, n, o);
+		}
+		if (r < 0 || (r = storage_sync(nh)) < 0)
+			goto out;
 	}
-	if (r < 0 || (r = storage_sync(nh)) < 0)
-		goto out;
 	/* 2: the first chunk of ciphertext is copied over the old header (its source stays). */
 	for (uint64_t o = 0; r == 0 && o < S; o += 1 << 20) {
 		size_t n = S - o < (1 << 20) ? (size_t)(S - o) : (1 << 20);
@@ -430,8 +450,10 @@ static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pa
 	if (r < 0 || (r = storage_sync(img->data)) < 0)
 		goto out;
 	/* From here the header lives in the new file. */
-	img->hdr = nh;
-	nh = NULL;
+	if (!exported) {
+		img->hdr = nh;
+		nh = NULL;
+	}
 	memset(&final, 0, sizeof(final));
 	final.kind = LUKS_SEGMENT_LINEAR;
 	final.dynamic = true;
@@ -446,6 +468,7 @@ static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pa
 		    .prev = &prev,
 		    .final = &final,
 		    .moved = &moved,
+		    .shift = S,
 		    .old_digest =
 			luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta)),
 		    .new_digest = -1,
@@ -488,7 +511,7 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 	if (img->meta.reencrypt)
 		return vmc_image_rekey(img, pass, pass_len, p);
 	prev = *image_data_segment(img);
-	if (img->hdr == img->data)
+	if (img->hdr == img->data || prev.offset != 0)
 		return decrypt_shift_down(img, pass, pass_len, p, &plan);
 	if (prev.offset != 0) {
 		log_err("in-place decryption with a detached header needs the data at offset 0");

@@ -503,7 +503,7 @@ static int reenc_load(struct reenc *re, struct storage *hdr, struct storage *dat
 	re->shift_down = re->has_moved && !re->backward;
 	if ((strncmp(rk->type, "datashift", 9) == 0 || re->has_moved) &&
 	    !(re->has_moved && !re->moved.dynamic && re->moved.size &&
-	      ((strcmp(rk->type, "datashift") == 0 && re->backward && re->moved.size == rk->shift &&
+	      ((strcmp(rk->type, "datashift") == 0 && re->backward && re->moved.size <= rk->shift &&
 		strcmp(rk->mode, "encrypt") == 0 && re->moved.kind == LUKS_SEGMENT_LINEAR &&
 		re->final.offset == re->prev.offset + rk->shift && !re->prev.dynamic) ||
 	       (strcmp(rk->type, "datashift-checksum") == 0 && !re->backward &&
@@ -1133,7 +1133,7 @@ int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_star
 		 st->backward ? "backward" : "forward");
 	snprintf(k.reenc.type, sizeof(k.reenc.type), "%s", type);
 	if (st->moved)
-		k.reenc.shift = st->moved->size;
+		k.reenc.shift = st->shift;
 	if (strstr(type, "checksum")) {
 		uint32_t bs = CHECKSUM_BLOCK;
 		snprintf(k.reenc.hash, sizeof(k.reenc.hash), "%s",

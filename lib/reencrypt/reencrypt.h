@@ -55,6 +55,7 @@ struct reenc_start {
 	const struct luks_segment *final; /* the new layout */
 	const struct luks_segment
 	    *moved;	/* encrypt with a data shift: where the first chunk went */
+	uint64_t shift; /* a data shift: by how many bytes the data moves */
 	int old_digest; /* verifies the key of prev (-1: linear) */
 	int new_digest; /* verifies the key of final (-1: linear) */
 	uint64_t size;	/* logical bytes to convert */
