@@ -66,7 +66,7 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_PORT] = {"port", 0, "N", "listen on TCP port N of 127.0.0.1 (loopback only)"},
     [OPT_READ_ONLY] = {"read-only", 0, NULL, "open the image read-only"},
     [OPT_ALLOW_DISCARDS] = {"allow-discards", 0, NULL,
-			    "accept discards (TRIM), written as encrypted zeros"},
+			    "accept discards (TRIM): whole sectors become holes"},
     [OPT_FOREGROUND] = {"foreground", 0, NULL, "stay in the foreground until unmounted"},
     [OPT_NEW_KEY_FILE] = {"new-key-file", 0, "FILE",
 			  "new passphrase from FILE (- = stdin), taken as is"},

@@ -536,8 +536,8 @@ static const struct verb verbs[] = {
 	    "Unix socket (default $XDG_RUNTIME_DIR/vmcrypt/NAME.sock, in a directory only you can "
 	    "enter) or on a TCP port of 127.0.0.1, which any local user can reach. Prints the QEMU -blockdev/-drive "
 	    "arguments and a libvirt <disk> element. Ctrl-C or SIGTERM stops it after the image "
-	    "is flushed. Discards are refused unless --allow-discards; they are then written as "
-	    "encrypted zeros and free no space.",
+	    "is flushed. Discards are refused unless --allow-discards; they then free the space of "
+	    "whole sectors, as dm-crypt's allow_discards does (which shows which blocks are unused).",
 	.min_args = 1,
 	.max_args = 1,
 	.args = image_arg,
