@@ -17,6 +17,14 @@
 #include "tests/check.h"
 #include "tests/secrets/memscan.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
 #define THREADS 4
 #define ROUNDS	20000
 #define SLOTS	64
@@ -70,6 +78,21 @@ static void *stress(void *arg)
 	return NULL;
 }
 
+/*
+ * Searching all of memory reads the sanitizer's shadow and memory valgrind
+ * considers unallocated: under a memory checker only the allocator's own
+ * behaviour is tested (the scans run in the ordinary build).
+ */
+static bool under_memory_checker(void)
+{
+	const char *preload = getenv("LD_PRELOAD");
+
+#ifdef UNDER_ASAN
+	return true;
+#endif
+	return preload && strstr(preload, "vgpreload");
+}
+
 int main(void)
 {
 	static const uint8_t key[64] = {
@@ -104,21 +127,25 @@ int main(void)
 	ctx = EVP_CIPHER_CTX_new();
 	CHECK(ctx != NULL);
 	CHECK(EVP_CipherInit_ex2(ctx, cipher, key, NULL, 0, NULL) == 1);
-	bad = memscan_run(&s, true);
-	{
+	if (under_memory_checker()) {
+		printf("under a memory checker: memory scans left to the ordinary build\n");
+	} else {
 		unsigned found = 0;
+		bad = memscan_run(&s, true);
 		for (size_t i = 0; i < s.n; i++)
 			found += s.p[i].len ? s.p[i].hits_ok : 0;
 		printf("schedules found in locked, non-dumpable memory: %u\n", found);
 		CHECK(found >= 2); /* the data key's decryption and the tweak key's encryption */
+		CHECK_EQ(bad, 0);
 	}
-	CHECK_EQ(bad, 0);
 	EVP_CIPHER_CTX_free(ctx);
 	EVP_CIPHER_free(cipher);
-	bad = memscan_run(&s, true);
-	for (size_t i = 0; i < s.n; i++)
-		CHECK_EQ(s.p[i].len ? s.p[i].hits : 0, 0);
-	CHECK_EQ(bad, 0);
+	if (!under_memory_checker()) {
+		bad = memscan_run(&s, true);
+		for (size_t i = 0; i < s.n; i++)
+			CHECK_EQ(s.p[i].len ? s.p[i].hits : 0, 0);
+		CHECK_EQ(bad, 0);
+	}
 
 	/* A freed small block is wiped (all but the free-list link in its first 8 bytes). */
 	p = OPENSSL_malloc(200);
