@@ -2,12 +2,14 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Runs every libFuzzer harness (tests/fuzz) for a bounded time and fails on any crash.
 #
-#   scripts/fuzz.sh [-t SECONDS] [-b BUILD_DIR] [HARNESS...]
+#   scripts/fuzz.sh [-t SECONDS] [-b BUILD_DIR] [-j RESULTS.json] [HARNESS...]
 #
 # -t  seconds per harness (default 60; FUZZ_SECONDS overrides too); a long run is
 #     simply a larger value, e.g. -t 3600.
 # -b  the clang fuzz build (default build-fuzz/, set up here when missing with
 #     CC=clang meson setup BUILD -Dfuzz=true -Db_lundef=false).
+# -j  also write one JSON line per harness (name, result, stdout: meson's test log
+#     format) for scripts/test-summary.py.
 # Each harness starts from the checked-in seeds plus what earlier runs in the same
 # build directory found (BUILD/fuzz-corpus/NAME). A crash, leak, sanitizer report or
 # timeout leaves its input in BUILD/fuzz-artifacts/ and makes the script fail;
@@ -17,11 +19,13 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$top/build-fuzz
 secs=${FUZZ_SECONDS:-60}
-while getopts "t:b:" opt; do
+results=
+while getopts "t:b:j:" opt; do
 	case $opt in
 	t) secs=$OPTARG ;;
 	b) build=$OPTARG ;;
-	*) echo "usage: $0 [-t SECONDS] [-b BUILD_DIR] [HARNESS...]" >&2; exit 1 ;;
+	j) results=$OPTARG ;;
+	*) echo "usage: $0 [-t SECONDS] [-b BUILD_DIR] [-j RESULTS.json] [HARNESS...]" >&2; exit 1 ;;
 	esac
 done
 shift $((OPTIND - 1))
@@ -44,10 +48,24 @@ if [ ${#harnesses[@]} -eq 0 ]; then
 fi
 
 mkdir -p "$build/fuzz-artifacts"
+[ -z "$results" ] || : >"$results"
+# record NAME OK|FAIL LINE: a test-log entry for the summary.
+record()
+{
+	[ -n "$results" ] || return 0
+	python3 -c 'import json, sys
+print(json.dumps({"name": "fuzz / " + sys.argv[1], "result": sys.argv[2], "stdout": sys.argv[3]}))' \
+		"$1" "$2" "$3" >>"$results"
+}
 failed=() total=0
 for h in "${harnesses[@]}"; do
 	bin=$build/tests/fuzz/fuzz-$h
-	[ -x "$bin" ] || { echo "fuzz.sh: no harness $bin" >&2; failed+=("$h"); continue; }
+	if [ ! -x "$bin" ]; then
+		echo "fuzz.sh: no harness $bin" >&2
+		failed+=("$h")
+		record "$h" FAIL "no harness $bin"
+		continue
+	fi
 	work=$build/fuzz-corpus/$h
 	log=$build/fuzz-artifacts/$h.log
 	mkdir -p "$work"
@@ -67,12 +85,16 @@ for h in "${harnesses[@]}"; do
 	artifacts=$(find "$build/fuzz-artifacts" -name "$h-*" -type f | wc -l)
 	total=$((total + ${runs:-0}))
 	if [ "$rc" -ne 0 ] || [ "$artifacts" -ne 0 ]; then
-		echo "fuzz $h: FAILED (exit $rc) after ${runs:-?} executions; log $log"
+		line="fuzz $h: FAILED (exit $rc) after ${runs:-?} executions; log $log"
+		echo "$line"
 		grep -E 'ERROR|SUMMARY|^    #[0-9]' "$log" | head -25 || true
 		find "$build/fuzz-artifacts" -name "$h-*" -type f -printf '  input: %p\n'
 		failed+=("$h")
+		record "$h" FAIL "$line"
 	else
-		echo "fuzz $h: ${runs:-0} executions in ${took:-$secs} s, coverage ${cov:-?} edges, corpus $corp, 0 crashes"
+		line="fuzz $h: ${runs:-0} executions in ${took:-$secs} s, coverage ${cov:-?} edges, corpus $corp, 0 crashes"
+		echo "$line"
+		record "$h" OK "$line"
 	fi
 done
 echo "fuzz: ${#harnesses[@]} harnesses, $total executions, ${#failed[@]} failed${failed:+: ${failed[*]}}"

@@ -8,8 +8,8 @@ packages=(
 	gcc meson ninja-build pkg-config scdoc
 	libssl-dev libargon2-dev libjson-c-dev libblkid-dev libfdisk-dev uuid-dev libxml2-dev
 	libfuse3-dev nbdkit-plugin-dev
-	# fuzzing and sanitizers
-	clang libclang-rt-14-dev
+	# fuzzing, sanitizers, valgrind (scripts/ci-hardening.sh)
+	clang libclang-rt-14-dev valgrind
 	# peers the tests run against
 	cryptsetup-bin qemu-utils nbdkit libnbd-bin python3-libnbd fuse3
 	# the dm-crypt guest harness (tests/vm)

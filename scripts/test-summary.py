@@ -1,17 +1,36 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-"""Prints the test summary from meson's test log: skipped tests with their reason, then
-one line 'N passed, N failed, N skipped'."""
+"""Prints the test summary from one or more test logs in meson's testlog.json format
+(one JSON object per line, with "name" and "result"): failed and skipped tests with
+their reason, then one line 'N passed, N failed, N skipped' over all of them.
+
+  test-summary.py [LABEL=]LOG...
+
+A LABEL prefixes the names of that log's tests (e.g. asan=build-asan/meson-logs/asan.json).
+A log that is missing or unreadable counts as one failure: a stage that should have
+written it did not run to the end."""
 import json
 import sys
 
 passed = failed = skipped = 0
 skips = []
 fails = []
-with open(sys.argv[1]) as f:
-    for line in f:
+for arg in sys.argv[1:]:
+    label, sep, path = arg.partition("=")
+    if not sep:
+        label, path = "", arg
+    prefix = label + ": " if label else ""
+    try:
+        with open(path) as f:
+            lines = [line for line in f if line.strip()]
+    except OSError as e:
+        failed += 1
+        fails.append((prefix + path, "log missing: %s" % e.strerror))
+        continue
+    for line in lines:
         t = json.loads(line)
         res = t.get("result")
+        name = prefix + t["name"]
         if res in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif res == "SKIP":
@@ -21,12 +40,13 @@ with open(sys.argv[1]) as f:
                 for l in out.splitlines():
                     if "SKIP" in l.upper():
                         reason = l.strip()
-            skips.append((t["name"], reason or "(no reason printed)"))
+            skips.append((name, reason or "(no reason printed)"))
         else:
             failed += 1
-            fails.append((t["name"], res))
+            fails.append((name, res))
 for name, res in fails:
     print(f"FAILED: {name} ({res})")
 for name, reason in skips:
     print(f"SKIPPED: {name}: {reason}")
 print(f"{passed} passed, {failed} failed, {skipped} skipped")
+sys.exit(1 if failed else 0)
