@@ -66,7 +66,7 @@ valgrind_tests()
 		rc=$?
 	# meson names a wrapped run's log after the wrapper too (valgrind-valgrind.json).
 	mv -f "$build/meson-logs/valgrind-valgrind.json" "$build/meson-logs/valgrind.json" || rc=1
-	return $rc
+	return "$rc"
 }
 
 passphrase_grep()
