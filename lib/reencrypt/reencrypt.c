@@ -802,16 +802,22 @@ static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 	int r;
 
 	if (resilient(re)) {
-		/* Commit point: the hotzone is marked and its old contents are recoverable. */
-		if ((z->saved_len &&
-		     (r = storage_write(re->hdr, z->saved, z->saved_len, re->area_off)) < 0) ||
-		    (r = commit_state(re, done, z->off, z->len)) < 0)
+		/*
+		 * The saved checksums (or copy) must be durable before the header
+		 * names the zone: one sync, then the header's own two.
+		 */
+		if (z->saved_len &&
+		    ((r = storage_write(re->hdr, z->saved, z->saved_len, re->area_off)) < 0 ||
+		     (r = storage_sync(re->hdr)) < 0))
+			return r;
+		/* Commit point: the zone is marked and its old contents are recoverable. */
+		if ((r = commit_state(re, done, z->off, z->len)) < 0)
 			return r;
 	}
 	r = storage_write(re->data, z->buf, (size_t)z->len, volume_phys(re->v_new, z->off));
 	if (r < 0 || !resilient(re))
 		return r;
-	/* Commit point: the hotzone's new contents are durable; the header says so. */
+	/* Commit point: the zone's new contents are durable; the header says so. */
 	if ((r = storage_sync(re->data)) < 0)
 		return r;
 	return commit_state(re, after_zone(re, z->off, z->len), 0, 0);
@@ -910,6 +916,7 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 	pthread_join(thread, NULL);
 	if (r == 0 && pp.err)
 		r = pp.err;
+
 	if (r == 0 && plan && plan->progress)
 		plan->progress(re->size, re->size, plan->userdata);
 	pipe_clear(&pp);
