@@ -263,10 +263,8 @@ static const struct verb_opt erase_opts[] = {
 };
 
 static const struct verb_opt header_backup_opts[] = {
-    {OPT_PARTITION, NULL},
-    {OPT_HEADER, "back up the detached header FILE"},
-    {OPT_VERBOSE, NULL},
-    {OPT_DEBUG, NULL},
+    {OPT_PARTITION, NULL}, {OPT_HEADER, "back up the detached header FILE"},
+    {OPT_VERBOSE, NULL},   {OPT_DEBUG, NULL},
     {OPT_END, NULL},
 };
 
@@ -280,10 +278,8 @@ static const struct verb_opt header_restore_opts[] = {
 };
 
 static const struct verb_opt repair_opts[] = {
-    {OPT_PARTITION, NULL},
-    {OPT_HEADER, "repair the detached header FILE"},
-    {OPT_VERBOSE, NULL},
-    {OPT_DEBUG, NULL},
+    {OPT_PARTITION, NULL}, {OPT_HEADER, "repair the detached header FILE"},
+    {OPT_VERBOSE, NULL},   {OPT_DEBUG, NULL},
     {OPT_END, NULL},
 };
 
@@ -534,10 +530,12 @@ static const struct verb verbs[] = {
 	.description =
 	    "Asks the passphrase and runs nbdkit with the vmcrypt plugin in the foreground, on a "
 	    "Unix socket (default $XDG_RUNTIME_DIR/vmcrypt/NAME.sock, in a directory only you can "
-	    "enter) or on a TCP port of 127.0.0.1, which any local user can reach. Prints the QEMU -blockdev/-drive "
+	    "enter) or on a TCP port of 127.0.0.1, which any local user can reach. Prints the QEMU "
+	    "-blockdev/-drive "
 	    "arguments and a libvirt <disk> element. Ctrl-C or SIGTERM stops it after the image "
 	    "is flushed. Discards are refused unless --allow-discards; they then free the space of "
-	    "whole sectors, as dm-crypt's allow_discards does (which shows which blocks are unused).",
+	    "whole sectors, as dm-crypt's allow_discards does (which shows which blocks are "
+	    "unused).",
 	.min_args = 1,
 	.max_args = 1,
 	.args = image_arg,

@@ -10,42 +10,42 @@
 
 #define CHECK_SKIP 77
 
-#define CHECK(expr)                                                                          \
-	do {                                                                                 \
-		if (!(expr)) {                                                               \
+#define CHECK(expr)                                                                              \
+	do {                                                                                     \
+		if (!(expr)) {                                                                   \
 			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #expr); \
-			exit(1);                                                             \
-		}                                                                            \
+			exit(1);                                                                 \
+		}                                                                                \
 	} while (0)
 
 /* An int-returning call must give 0 (or the expected value). */
-#define CHECK_OK(expr)                                                                       \
-	do {                                                                                 \
-		long long check_r_ = (long long)(expr);                                      \
-		if (check_r_ != 0) {                                                         \
+#define CHECK_OK(expr)                                                                          \
+	do {                                                                                    \
+		long long check_r_ = (long long)(expr);                                         \
+		if (check_r_ != 0) {                                                            \
 			fprintf(stderr, "%s:%d: %s returned %lld\n", __FILE__, __LINE__, #expr, \
-				check_r_);                                                   \
-			exit(1);                                                             \
-		}                                                                            \
+				check_r_);                                                      \
+			exit(1);                                                                \
+		}                                                                               \
 	} while (0)
 
-#define CHECK_EQ(a, b)                                                                       \
-	do {                                                                                 \
-		long long check_a_ = (long long)(a), check_b_ = (long long)(b);              \
-		if (check_a_ != check_b_) {                                                  \
-			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__,   \
-				__LINE__, #a, #b, check_a_, check_b_);                       \
-			exit(1);                                                             \
-		}                                                                            \
+#define CHECK_EQ(a, b)                                                                      \
+	do {                                                                                \
+		long long check_a_ = (long long)(a), check_b_ = (long long)(b);             \
+		if (check_a_ != check_b_) {                                                 \
+			fprintf(stderr, "%s:%d: %s == %s failed: %lld != %lld\n", __FILE__, \
+				__LINE__, #a, #b, check_a_, check_b_);                      \
+			exit(1);                                                            \
+		}                                                                           \
 	} while (0)
 
-#define CHECK_MEM(a, b, len)                                                                 \
-	do {                                                                                 \
-		if (memcmp((a), (b), (len)) != 0) {                                          \
-			fprintf(stderr, "%s:%d: memory %s != %s (%zu bytes)\n", __FILE__,     \
-				__LINE__, #a, #b, (size_t)(len));                            \
-			exit(1);                                                             \
-		}                                                                            \
+#define CHECK_MEM(a, b, len)                                                              \
+	do {                                                                              \
+		if (memcmp((a), (b), (len)) != 0) {                                       \
+			fprintf(stderr, "%s:%d: memory %s != %s (%zu bytes)\n", __FILE__, \
+				__LINE__, #a, #b, (size_t)(len));                         \
+			exit(1);                                                          \
+		}                                                                         \
 	} while (0)
 
 /* Parses a hex string into buf (test vectors); returns the byte count. */
