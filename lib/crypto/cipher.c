@@ -40,7 +40,8 @@ struct sector_cipher {
 	 * OpenSSL fixes the AES key schedule direction when the key is set, so
 	 * each direction has its own context, keyed once; per unit only the IV
 	 * is reset. The expanded keys inside these contexts live in OpenSSL's
-	 * heap, not in secmem: OpenSSL offers no way to place them.
+	 * allocations, which osslmem.c serves from locked, don't-dump memory
+	 * wiped on free.
 	 */
 	EVP_CIPHER_CTX *enc;
 	EVP_CIPHER_CTX *dec;
