@@ -36,6 +36,10 @@ static int rekey_check(const struct cli_opts *o)
 	if (!o->new_key_file && (o->new_keyfile_offset || o->new_keyfile_size))
 		return usage_error(
 		    "--new-keyfile-offset and --new-keyfile-size need --new-key-file");
+	if (o->public_key && (o->keep_keyslots || o->resume))
+		return usage_error("--public-key names the current, public passphrase: a re-key "
+				   "replaces it, so --keep-keyslots and --resume (which take the "
+				   "new one) do not apply");
 	if (is_stdin(o->new_key_file) && is_stdin(o->key_file))
 		return usage_error("only one of --key-file and --new-key-file can be - (stdin)");
 	if (o->resume && (o->new_key_file || o->keep_keyslots || o->fmt.cipher || o->fmt.key_bits ||
@@ -180,6 +184,9 @@ int cmd_rekey(const struct cli_opts *o, char **args, int nargs)
 			 o->header ? " " : "", path);
 		goto out;
 	}
+	/* The public passphrase is gone with its keyslot: the label must stop saying so. */
+	if (r == 0 && vmc_image_is_public(img))
+		r = vmc_image_set_label(img, "", NULL);
 	if (r == 0)
 		verbose("%s re-keyed: new volume key, re-encrypted in place.", path);
 out:

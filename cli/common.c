@@ -12,6 +12,9 @@
 #include "log.h"
 #include "passphrase.h"
 
+/* A public keyslot guards nothing: cryptsetup's minimum PBKDF2 cost keeps it quick to open. */
+#define PUBLIC_PBKDF2_ITERATIONS 1000
+
 static bool is_stdin(const char *path)
 {
 	return path && strcmp(path, "-") == 0;
@@ -21,11 +24,14 @@ int key_source_init(struct key_source *ks, const struct cli_opts *o, const char 
 {
 	if (!o->key_file && (o->keyfile_offset || o->keyfile_size))
 		return usage_error("--keyfile-offset and --keyfile-size need --key-file");
+	if (o->public_key && o->key_file)
+		return usage_error("--public-key and --key-file both name the passphrase");
 	*ks = (struct key_source){
 	    .image = image,
 	    .key_file = o->key_file,
 	    .keyfile_offset = o->keyfile_offset,
 	    .keyfile_size = o->keyfile_size,
+	    .public_key = o->public_key,
 	};
 	return 0;
 }
@@ -42,10 +48,33 @@ int stdin_check(const struct cli_opts *o, bool data_on_stdin)
 
 int output_check(const struct cli_opts *o, const char *path, bool *ret_exists)
 {
-	char warning[4096 + 64];
+	char warning[4096 + 64], *file = NULL;
 	struct stat st;
-	int r;
+	int part = 0, r;
 
+	/* A partition of a disk image always exists: formatting it needs --force too. */
+	r = image_path_parse(o, path, &file, &part);
+	free(file);
+	if (r < 0)
+		return r;
+	if (part) {
+		if (!o->force)
+			return usage_error("%s: formatting partition %d destroys its contents; add "
+					   "--force",
+					   path, part);
+		if (!o->batch && !interactive())
+			return usage_error("%s: no terminal to confirm; add --batch-mode", path);
+		if (!o->batch) {
+			snprintf(warning, sizeof(warning),
+				 "WARNING: this overwrites partition %d (%s) irrevocably.", part,
+				 path);
+			r = confirm(warning);
+			if (r < 0)
+				return r;
+		}
+		*ret_exists = true;
+		return 0;
+	}
 	if (stat(path, &st) < 0) {
 		if (errno != ENOENT)
 			return fail(-errno, "%s: %s", path, strerror(errno));
@@ -207,10 +236,28 @@ int create_image(const struct cli_opts *o, const char *path, uint64_t data_size,
 {
 	struct vmc_format_params p = o->fmt;
 	struct key_source ks;
+	char *file = NULL;
 	uint8_t *vk = NULL, *pass = NULL;
 	size_t vk_len = 0, pass_len = 0;
 	int r;
 
+	r = image_path_parse(o, path, &file, &p.partition);
+	if (r < 0)
+		goto out;
+	if (o->public_key) {
+		/* Shipped images: the label says so loudly, and a secret-free KDF is cheap. */
+		if (p.luks_version == 1) {
+			r = usage_error(
+			    "--public-key needs LUKS2: its label marks the image public");
+			goto out;
+		}
+		if (!p.label)
+			p.label = VMC_PUBLIC_LABEL;
+		if (!p.pbkdf && !p.force_iterations) {
+			p.pbkdf = "pbkdf2";
+			p.force_iterations = PUBLIC_PBKDF2_ITERATIONS;
+		}
+	}
 	r = key_source_init(&ks, o, path);
 	if (r < 0)
 		goto out;
@@ -230,8 +277,9 @@ int create_image(const struct cli_opts *o, const char *path, uint64_t data_size,
 	p.data_size = data_size;
 	p.header = o->header;
 	p.keyslot = o->key_slot;
-	r = vmc_image_create(path, &p, pass, pass_len, overwrite, ret_img);
+	r = vmc_image_create(file, &p, pass, pass_len, overwrite, ret_img);
 out:
+	free(file);
 	vmc_secret_free(pass);
 	vmc_secret_free(vk);
 	return r;

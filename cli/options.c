@@ -87,6 +87,8 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_IN_PLACE] = {"in-place", 0, NULL, "rewrite IMAGE itself (crash-safe, resumable)"},
     [OPT_REDUCE_SIZE] = {"reduce-size", 0, "SIZE",
 			 "give up SIZE bytes at the end: room for the header"},
+    [OPT_PUBLIC_KEY] = {"public-key", 0, NULL,
+			"the passphrase is the documented public one (public-key images)"},
 };
 
 static const struct {
@@ -357,6 +359,9 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_IN_PLACE:
 		o->in_place = true;
+		break;
+	case OPT_PUBLIC_KEY:
+		o->public_key = true;
 		break;
 	case OPT_REDUCE_SIZE:
 		r = opt_size(id, arg, 1, UINT64_MAX, &o->reduce_size);

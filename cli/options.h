@@ -63,6 +63,7 @@ enum opt_id {
 	OPT_RESUME,
 	OPT_IN_PLACE,
 	OPT_REDUCE_SIZE,
+	OPT_PUBLIC_KEY,
 	OPT_COUNT,
 };
 
@@ -143,6 +144,7 @@ struct cli_opts {
 	bool resume;		     /* only resume an unfinished re-encryption */
 	bool in_place;		     /* encrypt, decrypt: rewrite IMAGE itself */
 	uint64_t reduce_size;	     /* encrypt --in-place: bytes given up for the header */
+	bool public_key;	     /* the passphrase is VMC_PUBLIC_PASSPHRASE */
 };
 
 /*

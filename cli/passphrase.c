@@ -320,6 +320,14 @@ int passphrase_read(const struct key_source *ks, uint8_t **ret_pass, size_t *ret
 	struct sbuf b = {NULL, 0, 0};
 	int r;
 
+	if (ks->public_key) {
+		*ret_pass = vmc_secret_alloc(sizeof(VMC_PUBLIC_PASSPHRASE));
+		if (!*ret_pass)
+			return -ENOMEM;
+		memcpy(*ret_pass, VMC_PUBLIC_PASSPHRASE, sizeof(VMC_PUBLIC_PASSPHRASE) - 1);
+		*ret_len = sizeof(VMC_PUBLIC_PASSPHRASE) - 1;
+		return 0;
+	}
 	if (ks->key_file)
 		r = file_read("key file", ks->key_file, ks->keyfile_offset, ks->keyfile_size,
 			      KEYFILE_MAX, &b);

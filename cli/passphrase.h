@@ -18,6 +18,7 @@ struct key_source {
 	uint64_t keyfile_size;	 /* exactly this many bytes; 0: up to EOF */
 	bool verify;		 /* a new passphrase: ask twice on a terminal */
 	bool stdin_busy;	 /* stdin carries data: never read the passphrase from it */
+	bool public_key;	 /* the passphrase is VMC_PUBLIC_PASSPHRASE: read nothing */
 };
 
 /*

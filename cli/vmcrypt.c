@@ -61,6 +61,7 @@ static const struct verb_opt create_opts[] = {
     {OPT_KEYSLOTS_SIZE, NULL},
     {OPT_HEADER, "write a detached header to FILE"},
     {OPT_KEY_FILE, "new passphrase from FILE (- = stdin), as is"},
+    {OPT_PUBLIC_KEY, "the new passphrase is the documented public one; the label says so"},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, "key slot for the passphrase (default 0)"},
@@ -91,6 +92,7 @@ static const struct verb_opt encrypt_opts[] = {
     {OPT_KEYSLOTS_SIZE, NULL},
     {OPT_HEADER, "write a detached header to FILE"},
     {OPT_KEY_FILE, "new passphrase from FILE (- = stdin), as is"},
+    {OPT_PUBLIC_KEY, "the new passphrase is the documented public one; the label says so"},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, "key slot for the passphrase (default 0)"},
@@ -114,6 +116,7 @@ static const struct verb_opt decrypt_opts[] = {
     {OPT_PARTITION, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
+    {OPT_PUBLIC_KEY, NULL},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
@@ -130,6 +133,7 @@ static const struct verb_opt dump_opts[] = {
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_DUMP_VOLUME_KEY, NULL},
     {OPT_KEY_FILE, NULL},
+    {OPT_PUBLIC_KEY, NULL},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
@@ -141,6 +145,7 @@ static const struct verb_opt dump_opts[] = {
 
 static const struct verb_opt test_key_opts[] = {
     {OPT_KEY_FILE, NULL},
+    {OPT_PUBLIC_KEY, "test the documented public passphrase"},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
@@ -158,6 +163,7 @@ static const struct verb_opt serve_opts[] = {
     {OPT_ALLOW_DISCARDS, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
+    {OPT_PUBLIC_KEY, NULL},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
@@ -171,6 +177,7 @@ static const struct verb_opt mount_opts[] = {
     {OPT_FOREGROUND, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
+    {OPT_PUBLIC_KEY, NULL},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
@@ -189,6 +196,7 @@ static const struct verb_opt vm_config_opts[] = {
 
 static const struct verb_opt add_key_opts[] = {
     {OPT_KEY_FILE, "an existing passphrase from FILE (- = stdin), as is"},
+    {OPT_PUBLIC_KEY, "the existing passphrase is the public one"},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_NEW_KEY_FILE, NULL},
@@ -361,6 +369,7 @@ static const struct verb_opt scan_opts[] = {
 
 static const struct verb_opt rekey_opts[] = {
     {OPT_KEY_FILE, "the current passphrase from FILE (- = stdin)"},
+    {OPT_PUBLIC_KEY, "the current passphrase is the documented public one"},
     {OPT_KEYFILE_OFFSET, NULL},
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_NEW_KEY_FILE, NULL},

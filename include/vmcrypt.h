@@ -215,6 +215,19 @@ VMC_API int vmc_keyslot_set_priority(struct vmc_image *img, int keyslot, int pri
 /* Destroys every keyslot: the data can never be decrypted again (crypto-shred). */
 VMC_API int vmc_image_erase(struct vmc_image *img);
 
+/*
+ * Public-key images: an image builder ships an image whose passphrase is this
+ * documented, public one (so its volume key is public too) and whose LUKS2 label
+ * starts with VMC_PUBLIC_LABEL_PREFIX; the user makes the encryption real by
+ * re-keying it (vmc_image_rekey), which drops the public keyslot. The passphrase is
+ * not blank because Debian's initramfs cannot pass an empty one to cryptsetup.
+ */
+#define VMC_PUBLIC_PASSPHRASE	"public"
+#define VMC_PUBLIC_LABEL_PREFIX "vmcrypt:public-key"
+#define VMC_PUBLIC_LABEL	VMC_PUBLIC_LABEL_PREFIX " NOT SECRET - re-key first"
+/* True when the image's label marks it as a public-key image. */
+VMC_API bool vmc_image_is_public(const struct vmc_image *img);
+
 /* UUID of the image (static storage of the handle). */
 VMC_API const char *vmc_image_uuid(const struct vmc_image *img);
 /* LUKS2 label and subsystem (NULL leaves one unchanged), and the UUID (LUKS1 and LUKS2). */

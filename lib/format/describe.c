@@ -86,6 +86,13 @@ static void describe_luks2(struct text *t, const struct luks_meta *m)
 
 	luks2_json_config_flags(m->json, flags, sizeof(flags));
 	put(t, "LUKS header information\n");
+	/* A public-key image is not encrypted in any useful sense yet: say so first. */
+	if (strncmp(m->label, VMC_PUBLIC_LABEL_PREFIX, strlen(VMC_PUBLIC_LABEL_PREFIX)) == 0)
+		put(t,
+		    "WARNING: PUBLIC KEY: the passphrase is the documented public one \"%s\";\n"
+		    "         anyone can decrypt this image until it is re-keyed\n"
+		    "         (vmcrypt rekey IMAGE --public-key).\n",
+		    VMC_PUBLIC_PASSPHRASE);
 	put(t, "Version:       \t2\n");
 	put(t, "Epoch:         \t%" PRIu64 "\n", m->seqid);
 	put(t, "Metadata area: \t%" PRIu64 " [bytes]\n", m->hdr_size);
