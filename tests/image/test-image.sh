@@ -1,0 +1,186 @@
+#!/bin/bash
+# SPDX-License-Identifier: LGPL-2.1-or-later
+# Boot a public-key Debian image (contrib/image/vmcrypt-image-build) under QEMU, over the
+# serial console:
+#   a. re-keyed on the host (vmcrypt rekey --public-key), it asks for the new passphrase
+#      at boot; re-keyed again, it refuses the old one and takes the newer; the root file
+#      system keeps what the first boot wrote;
+#   b. booted as shipped, it unlocks by itself, the first-boot unit asks for a passphrase
+#      (a mismatch is refused), re-encrypts online; a power cut in the middle is resumed
+#      at the next boot; afterwards the volume key is new, the public passphrase fails
+#      (exit 2) and the new one opens.
+#
+# Environment: VMCRYPT (the binary), VMCRYPT_IMAGE_PREBUILT (an image built with
+# --public-key --overlay tests/image/overlay; otherwise one is built here, which needs
+# root and the Debian mirror), VMCRYPT_IMAGE_MIRROR, VMCRYPT_IMAGE_LOGDIR (console logs
+# kept there; default a temporary folder), VMC_VM_ACCEL (kvm|tcg).
+set -eu
+
+here=$(cd "$(dirname "$0")" && pwd)
+top=$(cd "$here/../.." && pwd)
+VMCRYPT=${VMCRYPT:-$top/build/cli/vmcrypt}
+mirror=${VMCRYPT_IMAGE_MIRROR:-http://deb.debian.org/debian}
+PATH=$PATH:/usr/sbin:/sbin
+
+skip() {
+	echo "SKIP: $*"
+	exit 77
+}
+fail() {
+	echo "FAIL: $*"
+	exit 1
+}
+t_start=$(date +%s)
+say() {
+	echo "== [$(($(date +%s) - t_start)) s] $*"
+}
+
+[ -x "$VMCRYPT" ] || skip "VMCRYPT=$VMCRYPT is not executable"
+command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not found"
+command -v python3 >/dev/null || skip "python3 not found"
+
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/vmc-image-test.XXXXXX")
+trap 'rm -rf "$scratch"' EXIT
+logdir=${VMCRYPT_IMAGE_LOGDIR:-$scratch/logs}
+mkdir -p "$logdir"
+
+# --- the public image ---
+if [ -n "${VMCRYPT_IMAGE_PREBUILT:-}" ]; then
+	[ -f "$VMCRYPT_IMAGE_PREBUILT" ] || fail "VMCRYPT_IMAGE_PREBUILT=$VMCRYPT_IMAGE_PREBUILT: no such file"
+	public=$VMCRYPT_IMAGE_PREBUILT
+	say "prebuilt image $public"
+else
+	[ "$(id -u)" = 0 ] || skip "building the image needs root (debootstrap, chroot); or set VMCRYPT_IMAGE_PREBUILT"
+	command -v debootstrap >/dev/null || skip "debootstrap not found; or set VMCRYPT_IMAGE_PREBUILT"
+	python3 - "$mirror/dists/bookworm/Release" <<'EOF' ||
+import sys, urllib.request
+urllib.request.urlopen(urllib.request.Request(sys.argv[1], method="HEAD"), timeout=15)
+EOF
+		skip "no network to the Debian mirror $mirror; or set VMCRYPT_IMAGE_PREBUILT"
+	public=$scratch/public.img
+	say "building $public (vmcrypt-image-build --size 2G --public-key)"
+	"$top/contrib/image/vmcrypt-image-build" "$public" --size 2G --public-key \
+		--overlay "$here/overlay" --mirror "$mirror" --vmcrypt "$VMCRYPT" \
+		>"$logdir/build.log" 2>&1 || {
+		tail -n 30 "$logdir/build.log"
+		fail "vmcrypt-image-build failed (log: $logdir/build.log)"
+	}
+	say "image built"
+fi
+
+# Secrets: each passphrase in a file of its own (mode 0600), typed by console.py from the
+# file; none on a command line.
+(
+	umask 077
+	printf 'host key one %s' "$$" >"$scratch/k1"
+	printf 'host key two %s' "$$" >"$scratch/k2"
+	printf 'guest passphrase %s' "$$" >"$scratch/p"
+	printf 'not the same %s' "$$" >"$scratch/p-wrong"
+)
+# Cheap keyslots: Argon2id all the same, but the guest is emulated.
+kdf=(--pbkdf argon2id --pbkdf-force-iterations 4 --pbkdf-memory 65536 --pbkdf-parallel 1)
+
+# console NAME IMAGE STEP...: boot IMAGE, run the console steps; log in $logdir/NAME.log.
+console() {
+	local name=$1 image=$2 t0
+	shift 2
+	t0=$(date +%s)
+	say "boot $name"
+	python3 "$here/console.py" --image "$image" --log "$logdir/$name.log" "$@" ||
+		fail "boot $name (console log: $logdir/$name.log)"
+	say "boot $name took $(($(date +%s) - t0)) s"
+}
+
+# vk_digest IMAGE: the volume key digest of partition 4, from vmcrypt dump.
+vk_digest() {
+	"$VMCRYPT" dump "$1@4" | sed -n '/^Digests:/,$s/^[[:space:]]*Digest:[[:space:]]*//p' |
+		sed -n 1p | tr -d ' '
+}
+label() {
+	"$VMCRYPT" dump "$1@4" | sed -n 's/^Label:[[:space:]]*//p'
+}
+
+case $(label "$public") in
+vmcrypt:public-key*) ;;
+*) fail "$public: the label of partition 4 does not say vmcrypt:public-key" ;;
+esac
+unlock='Please unlock disk root'
+marker='VMCRYPT-MARKER boot='
+
+# --- a. re-keyed on the host ---
+a=$scratch/a.img
+cp --sparse=always "$public" "$a"
+t0=$(date +%s)
+"$VMCRYPT" rekey "$a" --partition 4 --public-key --new-key-file "$scratch/k1" "${kdf[@]}" \
+	--batch-mode || fail "a: vmcrypt rekey --public-key failed"
+say "a: host rekey --public-key took $(($(date +%s) - t0)) s"
+case $(label "$a") in
+vmcrypt:*) fail "a: the label is still '$(label "$a")' after rekey --public-key" ;;
+esac
+console a1 "$a" \
+	expect "$unlock" 600 \
+	send-file "$scratch/k1" \
+	expect "${marker}1\\b" 600 \
+	refute 'Enter a new passphrase|vmcrypt-firstboot' \
+	poweroff 120
+t0=$(date +%s)
+"$VMCRYPT" rekey "$a" --partition 4 --key-file "$scratch/k1" --new-key-file "$scratch/k2" \
+	"${kdf[@]}" --batch-mode || fail "a: vmcrypt rekey K1 -> K2 failed"
+say "a: host rekey took $(($(date +%s) - t0)) s"
+console a2 "$a" \
+	expect "$unlock" 600 \
+	send-file "$scratch/k1" \
+	expect 'bad password|No key available' 120 \
+	expect "$unlock" 60 \
+	send-file "$scratch/k2" \
+	expect "${marker}2\\b" 600 \
+	poweroff 120
+rm -f "$a"
+say "a: passed"
+
+# --- b. re-keyed by the guest at its first boot, with a power cut in the middle ---
+b=$scratch/b.img
+cp --sparse=always "$public" "$b"
+before=$(vk_digest "$b")
+[ -n "$before" ] || fail "b: no volume key digest in vmcrypt dump"
+console b1 "$b" \
+	expect 'unlocking with the public passphrase' 600 \
+	expect 'Enter a new passphrase for disk root' 300 \
+	send-file "$scratch/p" \
+	expect 'Enter the same passphrase again' 60 \
+	send-file "$scratch/p-wrong" \
+	expect 'passphrases differ' 60 \
+	expect 'Enter a new passphrase for disk root' 60 \
+	send-file "$scratch/p" \
+	expect 'Enter the same passphrase again' 60 \
+	send-file "$scratch/p" \
+	expect 're-encrypting disk root' 300 \
+	expect 'Progress:.*[1-9][0-9.]*%' 300 \
+	kill
+case $(label "$b") in
+vmcrypt:rekeying) ;;
+*) fail "b: after the power cut the label is '$(label "$b")', not vmcrypt:rekeying" ;;
+esac
+if "$VMCRYPT" test-key "$b@4" --public-key; then
+	fail "b: the public passphrase opens during the re-encryption"
+fi
+console b2 "$b" \
+	expect "$unlock" 600 \
+	refute 'unlocking with the public passphrase' \
+	send-file "$scratch/p" \
+	expect 'a re-encryption of disk root .* is in progress' 300 \
+	expect 'Enter the passphrase of disk root' 60 \
+	send-file "$scratch/p" \
+	expect 'done: disk root has a new volume key' 1200 \
+	expect "${marker}1\\b" 300 \
+	poweroff 120
+after=$(vk_digest "$b")
+[ "$after" != "$before" ] || fail "b: the volume key digest is the same as before ($after)"
+rc=0
+"$VMCRYPT" test-key "$b@4" --public-key || rc=$?
+[ $rc = 2 ] || fail "b: test-key --public-key exited $rc, not 2 (wrong passphrase)"
+"$VMCRYPT" test-key "$b@4" --key-file "$scratch/p" || fail "b: the new passphrase does not open"
+[ -z "$(label "$b" | sed 's/^(no label)$//')" ] || fail "b: label '$(label "$b")' left"
+say "b: passed (volume key digest ${before:0:16}... -> ${after:0:16}...)"
+
+say "all image boot tests passed in $(($(date +%s) - t_start)) s"
