@@ -14,6 +14,9 @@ packages=(
 	cryptsetup-bin qemu-utils nbdkit libnbd-bin python3-libnbd fuse3
 	# the dm-crypt guest harness (tests/vm)
 	qemu-system-x86 busybox-static cpio kmod zstd xz-utils
+	# the Debian image builder (contrib/image) and its boot tests (tests/image)
+	debootstrap debian-archive-keyring gpgv grub-pc-bin grub-efi-amd64-bin ovmf mtools
+	dosfstools
 	# demo and test tools
 	e2fsprogs python3 xxd util-linux fdisk ca-certificates time
 )
