@@ -160,7 +160,6 @@ int cmd_decrypt_in_place(const struct cli_opts *o, char **args, int nargs)
 	struct cli_opts oo = *o;
 	struct vmc_reencrypt_params p;
 	struct vmc_image *img = NULL;
-	struct key_source ks;
 	struct progress pg;
 	char warning[WHO_MAX];
 	uint8_t *pass = NULL;
@@ -187,9 +186,7 @@ int cmd_decrypt_in_place(const struct cli_opts *o, char **args, int nargs)
 		 "WARNING: %s is decrypted in place: its data is then stored as plaintext.", path);
 	if (!vmc_image_reencrypt_pending(img) && (r = inplace_confirm(o, warning)) < 0)
 		goto out;
-	r = key_source_init(&ks, o, path);
-	if (r == 0)
-		r = passphrase_read(&ks, &pass, &len);
+	r = passphrase_get(o, path, &pass, &len);
 	if (r < 0)
 		goto out;
 	progress_init(&pg);

@@ -10,11 +10,6 @@
 
 #define WHO_MAX 4200 /* "key slot N of " + a path + " (new passphrase)" */
 
-static bool is_stdin(const char *path)
-{
-	return path && strcmp(path, "-") == 0;
-}
-
 /*
  * The new passphrase's key file: --new-key-file or cryptsetup's positional
  * NEW_KEY_FILE (args[1]); NULL means the terminal (asked twice) or a stdin line.
@@ -32,18 +27,6 @@ static int new_key_file(const struct cli_opts *o, char **args, int nargs, const 
 		return usage_error("only one of --key-file and the new key file can be - (stdin)");
 	*ret_file = file;
 	return 0;
-}
-
-static void kdf_from_opts(const struct cli_opts *o, struct vmc_kdf_params *k)
-{
-	*k = (struct vmc_kdf_params){
-	    .pbkdf = o->fmt.pbkdf,
-	    .hash = o->fmt.hash,
-	    .iter_time_ms = o->fmt.iter_time_ms,
-	    .force_iterations = o->fmt.force_iterations,
-	    .memory_kib = o->fmt.pbkdf_memory_kib,
-	    .parallel = o->fmt.pbkdf_parallel,
-	};
 }
 
 /*

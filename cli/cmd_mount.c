@@ -172,14 +172,11 @@ static int child_wait(pid_t pid, int status_fd)
 /* Sends the passphrase to the child; closing the pipe without it cancels. */
 static int send_passphrase(const struct cli_opts *o, const char *image, int key_fd)
 {
-	struct key_source ks;
 	uint8_t *pass = NULL;
 	size_t len = 0;
 	int r;
 
-	r = key_source_init(&ks, o, image);
-	if (r == 0)
-		r = passphrase_read(&ks, &pass, &len);
+	r = passphrase_get(o, image, &pass, &len);
 	if (r == 0)
 		r = write_all(key_fd, "P", 1);
 	if (r == 0)

@@ -121,6 +121,22 @@ static void print_serve_route(FILE *f, const struct cli_opts *o, const struct ta
 	fputs("\n# 2. Then:\n", f);
 }
 
+/*
+ * Looks at the image; when QEMU cannot open it natively, prints the serve route
+ * with print_nbd's configuration and returns 0. Returns 1 for a native (LUKS1) image.
+ */
+static int target_begin(const struct cli_opts *o, const char *path, struct target *t,
+			void (*print_nbd)(FILE *f, const struct nbd_endpoint *ep))
+{
+	int r = target_init(o, path, t);
+
+	if (r < 0 || t->native)
+		return r < 0 ? r : 1;
+	print_serve_route(stdout, o, t);
+	print_nbd(stdout, &t->ep);
+	return 0;
+}
+
 int cmd_qemu_args(const struct cli_opts *o, char **args, int nargs)
 {
 	struct target t = {0};
@@ -128,14 +144,10 @@ int cmd_qemu_args(const struct cli_opts *o, char **args, int nargs)
 	int r;
 
 	(void)nargs;
-	r = target_init(o, args[0], &t);
-	if (r < 0)
+	r = target_begin(o, args[0], &t, nbd_print_qemu);
+	if (r <= 0)
 		goto out;
-	if (!t.native) {
-		print_serve_route(stdout, o, &t);
-		nbd_print_qemu(stdout, &t.ep);
-		goto out;
-	}
+	r = 0;
 	fputs("# LUKS1: QEMU's own luks driver decrypts it.\n", stdout);
 	keyfile_note(stdout, &t);
 	fputs("# QEMU, either:\n-object secret,id=vmcsec0,format=raw,file=", stdout);
@@ -177,14 +189,9 @@ int cmd_libvirt_xml(const struct cli_opts *o, char **args, int nargs)
 	int r;
 
 	(void)nargs;
-	r = target_init(o, args[0], &t);
-	if (r < 0)
+	r = target_begin(o, args[0], &t, nbd_print_libvirt);
+	if (r <= 0)
 		goto out;
-	if (!t.native) {
-		print_serve_route(stdout, o, &t);
-		nbd_print_libvirt(stdout, &t.ep);
-		goto out;
-	}
 	r = uuid_new(uuid);
 	if (r < 0)
 		goto out;

@@ -10,23 +10,6 @@
 
 #define WHO_MAX 4200 /* a path and a few words, for prompts and warnings */
 
-static bool is_stdin(const char *path)
-{
-	return path && strcmp(path, "-") == 0;
-}
-
-static void kdf_from_opts(const struct cli_opts *o, struct vmc_kdf_params *k)
-{
-	*k = (struct vmc_kdf_params){
-	    .pbkdf = o->fmt.pbkdf,
-	    .hash = o->fmt.hash,
-	    .iter_time_ms = o->fmt.iter_time_ms,
-	    .force_iterations = o->fmt.force_iterations,
-	    .memory_kib = o->fmt.pbkdf_memory_kib,
-	    .parallel = o->fmt.pbkdf_parallel,
-	};
-}
-
 /* Option combinations, before the image is opened. */
 static int rekey_check(const struct cli_opts *o)
 {

@@ -543,7 +543,6 @@ int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 	struct server s = {.pid = -1, .key_fd = -1, .status_fd = -1};
 	char *image = NULL, *header = NULL, sock[PATH_MAX] = "";
 	struct nbd_endpoint ep = {NULL, 0, false};
-	struct key_source ks;
 	sigset_t mask, oldmask;
 	uint8_t *pass = NULL;
 	size_t pass_len = 0;
@@ -567,9 +566,7 @@ int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 	if (r == 0)
 		r = image_probe(o, image, &size, &version);
 	if (r == 0)
-		r = key_source_init(&ks, o, image);
-	if (r == 0)
-		r = passphrase_read(&ks, &pass, &pass_len);
+		r = passphrase_get(o, image, &pass, &pass_len);
 	if (r < 0)
 		goto out;
 

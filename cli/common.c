@@ -15,7 +15,7 @@
 /* A public keyslot guards nothing: cryptsetup's minimum PBKDF2 cost keeps it quick to open. */
 #define PUBLIC_PBKDF2_ITERATIONS 1000
 
-static bool is_stdin(const char *path)
+bool is_stdin(const char *path)
 {
 	return path && strcmp(path, "-") == 0;
 }
@@ -34,6 +34,26 @@ int key_source_init(struct key_source *ks, const struct cli_opts *o, const char 
 	    .public_key = o->public_key,
 	};
 	return 0;
+}
+
+int passphrase_get(const struct cli_opts *o, const char *image, uint8_t **ret_pass, size_t *ret_len)
+{
+	struct key_source ks;
+	int r = key_source_init(&ks, o, image);
+
+	return r < 0 ? r : passphrase_read(&ks, ret_pass, ret_len);
+}
+
+void kdf_from_opts(const struct cli_opts *o, struct vmc_kdf_params *k)
+{
+	*k = (struct vmc_kdf_params){
+	    .pbkdf = o->fmt.pbkdf,
+	    .hash = o->fmt.hash,
+	    .iter_time_ms = o->fmt.iter_time_ms,
+	    .force_iterations = o->fmt.force_iterations,
+	    .memory_kib = o->fmt.pbkdf_memory_kib,
+	    .parallel = o->fmt.pbkdf_parallel,
+	};
 }
 
 int stdin_check(const struct cli_opts *o, bool data_on_stdin)
@@ -165,14 +185,11 @@ int image_open(const struct cli_opts *o, const char *path, bool read_only,
 int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,
 		 int *ret_keyslot)
 {
-	struct key_source ks;
 	uint8_t *pass = NULL;
 	size_t len = 0;
 	int r;
 
-	r = key_source_init(&ks, o, path);
-	if (r == 0)
-		r = passphrase_read(&ks, &pass, &len);
+	r = passphrase_get(o, path, &pass, &len);
 	if (r == 0)
 		r = vmc_image_unlock(img, pass, len, o->key_slot, ret_keyslot);
 	vmc_secret_free(pass);

@@ -41,6 +41,13 @@ int cmd_decrypt_in_place(const struct cli_opts *o, char **args, int nargs);
 
 /* Fills ks from the key file options, for image (named in the prompt). */
 int key_source_init(struct key_source *ks, const struct cli_opts *o, const char *image);
+/* The existing passphrase of image, from the key file options (vmc_secret_free it). */
+int passphrase_get(const struct cli_opts *o, const char *image, uint8_t **ret_pass,
+		   size_t *ret_len);
+/* True for the path "-" (stdin). */
+bool is_stdin(const char *path);
+/* The KDF options (--pbkdf, --hash, --iter-time, ...) of a new keyslot. */
+void kdf_from_opts(const struct cli_opts *o, struct vmc_kdf_params *k);
 
 /* At most one of the data (SRC -), --key-file and --volume-key-file may be stdin. */
 int stdin_check(const struct cli_opts *o, bool data_on_stdin);

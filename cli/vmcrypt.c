@@ -447,7 +447,8 @@ static const struct verb verbs[] = {
 	.summary = "create a new, empty encrypted image",
 	.description =
 	    "Creates IMAGE as a sparse file with a new LUKS header (LUKS2 unless --type luks1) and "
-	    "SIZE bytes of plaintext, all zero. The passphrase is asked twice on a terminal.",
+	    "SIZE bytes of plaintext, all zero. The passphrase is asked twice on a terminal. "
+	    "IMAGE@N formats partition N of an existing disk image instead (needs --force).",
 	.min_args = 1,
 	.max_args = 1,
 	.args = new_image_arg,
@@ -464,7 +465,8 @@ static const struct verb verbs[] = {
 	    "--in-place, encrypts the plain image IMAGE itself into LUKS2, crash-safe: with a "
 	    "new detached header (--header FILE), or by moving the data up to make room for the "
 	    "header (--reduce-size SIZE: the last SIZE bytes are given up, so shrink the file "
-	    "system first). A stopped or interrupted run resumes with vmcrypt rekey --resume.",
+	    "system first). A stopped or interrupted run resumes with vmcrypt rekey --resume. "
+	    "DST@N writes into partition N of an existing disk image (needs --force).",
 	.min_args = 1,
 	.max_args = 2,
 	.args = encrypt_args,

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* The public API: image handles over the format, keyslot and volume modules. */
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,9 +24,22 @@
 #include "util.h"
 #include "volume/volume.h"
 
+/* Once per process: secrets that cannot be locked may be swapped out; the user can fix it. */
+static void secmem_warn_unlocked(void)
+{
+	static atomic_bool said;
+
+	if (!secmem_all_locked() && !atomic_exchange(&said, true))
+		log_warn("cannot lock memory for secrets (RLIMIT_MEMLOCK, see ulimit -l): keys and "
+			 "passphrases may be written to swap");
+}
+
 VMC_API void *vmc_secret_alloc(size_t len)
 {
-	return secmem_alloc(len);
+	void *p = secmem_alloc(len);
+
+	secmem_warn_unlocked();
+	return p;
 }
 
 VMC_API void vmc_secret_free(void *p)
@@ -232,6 +246,7 @@ int image_attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len)
 	uint64_t dev = 0;
 	int r;
 
+	secmem_warn_unlocked();
 	r = storage_size(img->data, &dev);
 	if (r < 0) {
 		secmem_free(vk);
