@@ -32,6 +32,7 @@
 #include "reencrypt/reencrypt.h"
 #include "util.h"
 #include "volume/volume.h"
+#include "volume/workers.h"
 
 #define REQ_V2		"online-reencrypt-v2"
 #define REQ_V3		"online-reencrypt-v3" /* decryption with a data shift */
@@ -691,6 +692,7 @@ struct pipe {
 	struct zone z[PIPE_ZONES];
 	unsigned head, count;
 	uint64_t start; /* progress when the run began */
+	struct workers *pool;
 	bool finished, cancel;
 	int err;
 };
@@ -736,28 +738,67 @@ static uint64_t after_zone(const struct reenc *re, uint64_t off, uint64_t len)
 	return re->backward ? off : off + len;
 }
 
-/* Producer side of one zone: read, save for recovery, transform. */
-static int prepare_zone(struct reenc *re, struct zone *z)
+/*
+ * A zone is prepared in parts of ZONE_PART bytes, each read, hashed and
+ * transformed by one core while it is still in that core's cache.
+ */
+#define ZONE_PART (256u << 10)
+
+struct zone_batch {
+	struct reenc *re;
+	struct zone *z;
+	uint64_t phys; /* where the zone's source starts */
+	size_t part;
+	bool sums, copy;
+};
+
+static int prepare_part(void *ctx, unsigned i)
 {
+	const struct zone_batch *b = ctx;
+	struct reenc *re = b->re;
+	size_t at = (size_t)i * b->part;
+	size_t len = (size_t)b->z->len - at < b->part ? (size_t)b->z->len - at : b->part;
+	uint8_t *p = b->z->buf + at;
 	int r;
 
-	r = storage_read(re->data, z->buf, (size_t)z->len, source_phys(re, z->off));
+	r = storage_read(re->data, p, len, b->phys + at);
 	if (r < 0)
 		return r == -ENODATA ? -EIO : r;
-	z->saved_len = 0;
-	/* datashift-checksum: only the moved chunk is rewritten in place and needs sums. */
-	if (strcmp(re->type, "checksum") == 0 ||
-	    (strcmp(re->type, "datashift-checksum") == 0 && re->shift_down && z->off == 0)) {
-		r = crypto_hash_blocks(re->hash, z->buf, re->bs, (size_t)(z->len / re->bs),
-				       z->saved);
+	if (b->sums) {
+		r = crypto_hash_blocks(re->hash, p, re->bs, len / re->bs,
+				       b->z->saved + at / re->bs * re->hash_len);
 		if (r < 0)
 			return r;
-		z->saved_len = (size_t)(z->len / re->bs * re->hash_len);
-	} else if (strcmp(re->type, "journal") == 0) {
-		memcpy(z->saved, z->buf, (size_t)z->len);
-		z->saved_len = (size_t)z->len;
+	} else if (b->copy) {
+		memcpy(b->z->saved + at, p, len);
 	}
-	return transform(re, z->buf, (size_t)z->len, z->off);
+	return transform(re, p, len, b->z->off + at);
+}
+
+/* Producer side of one zone: read, save for recovery, transform, on all cores. */
+static int prepare_zone(struct reenc *re, struct workers *pool, struct zone *z)
+{
+	struct zone_batch b = {re, z, source_phys(re, z->off), 0, false, false};
+	int r;
+
+	/* datashift-checksum: only the moved chunk is rewritten in place and needs sums. */
+	b.sums = strcmp(re->type, "checksum") == 0 ||
+		 (strcmp(re->type, "datashift-checksum") == 0 && re->shift_down && z->off == 0);
+	b.copy = strcmp(re->type, "journal") == 0;
+	/* Parts of whole checksum blocks and sectors of both layouts (align covers all). */
+	b.part = ZONE_PART / re->align * re->align;
+	if (b.part == 0)
+		b.part = re->align;
+	r = workers_run(pool, prepare_part, &b, (unsigned)((z->len + b.part - 1) / b.part));
+	if (r < 0)
+		return r;
+	if (b.sums)
+		z->saved_len = (size_t)(z->len / re->bs * re->hash_len);
+	else if (b.copy)
+		z->saved_len = (size_t)z->len;
+	else
+		z->saved_len = 0;
+	return 0;
 }
 
 static void *producer(void *arg)
@@ -779,7 +820,7 @@ static void *producer(void *arg)
 			break;
 		z->off = off;
 		z->len = len;
-		if ((r = prepare_zone(re, z)) < 0)
+		if ((r = prepare_zone(re, pp->pool, z)) < 0)
 			break;
 		pthread_mutex_lock(&pp->lock);
 		pp->count++;
@@ -825,6 +866,7 @@ static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 
 static void pipe_clear(struct pipe *pp)
 {
+	workers_free(pp->pool);
 	for (int i = 0; i < PIPE_ZONES; i++) {
 		free(pp->z[i].buf);
 		free(pp->z[i].saved);
@@ -847,6 +889,9 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 	pp.start = *done;
 	pthread_mutex_init(&pp.lock, NULL);
 	pthread_cond_init(&pp.cond, NULL);
+	/* Without threads the producer prepares each zone alone: slower, still correct. */
+	if (workers_new(vmc_cpu_count(), &pp.pool) < 0)
+		pp.pool = NULL;
 	for (int i = 0; i < PIPE_ZONES; i++) {
 		/* Page-aligned: zones are written with direct I/O. */
 		if (posix_memalign((void **)&pp.z[i].buf, 4096, (size_t)re->hotzone) != 0)

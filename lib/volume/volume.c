@@ -12,10 +12,12 @@
 
 #include "util.h"
 #include "volume/volume.h"
+#include "volume/workers.h"
 
-#define VOL_CHUNK	 (4u << 20) /* bytes per pipeline buffer / bounce buffer */
-#define VOL_PARALLEL_MIN (1u << 20) /* below this, one thread does the crypto */
-#define VOL_PIPE_BUFS	 4	    /* pipeline depth: memory is VOL_PIPE_BUFS * VOL_CHUNK */
+#define VOL_CHUNK	 (4u << 20)   /* bytes per pipeline buffer / bounce buffer */
+#define VOL_PARALLEL_MIN (1u << 20)   /* below this, one thread does the crypto */
+#define VOL_PART	 (256u << 10) /* crypto work per pool part: stays in the L2 cache */
+#define VOL_PIPE_BUFS	 4	      /* pipeline depth: memory is VOL_PIPE_BUFS * VOL_CHUNK */
 #define VOL_MAX_THREADS	 16
 #define VOL_POOL	 32
 
@@ -37,6 +39,8 @@ struct volume {
 	unsigned nthreads;
 	pthread_mutex_t lock;	  /* guards the cipher pools */
 	pthread_mutex_t rmw_lock; /* serialises read-modify-write of partial sectors */
+	struct workers *pool;	  /* started at the first large request; guarded by lock */
+	bool pool_failed;
 	struct extent ext[VOLUME_MAX_EXTENTS];
 	int next;
 };
@@ -111,6 +115,7 @@ void volume_free(struct volume *vol)
 			sector_cipher_free(vol->ext[x].pool[i]);
 		sector_cipher_free(vol->ext[x].proto);
 	}
+	workers_free(vol->pool);
 	pthread_mutex_destroy(&vol->lock);
 	pthread_mutex_destroy(&vol->rmw_lock);
 	free(vol);
@@ -184,51 +189,63 @@ static void *crypt_job_run(void *arg)
 	return NULL;
 }
 
+/* The worker pool, started on first use; NULL (work in the caller) if it cannot be. */
+static struct workers *volume_pool(struct volume *vol)
+{
+	struct workers *pool;
+
+	if (vol->nthreads < 2)
+		return NULL;
+	pthread_mutex_lock(&vol->lock);
+	if (!vol->pool && !vol->pool_failed && workers_new(vol->nthreads, &vol->pool) < 0)
+		vol->pool_failed = true;
+	pool = vol->pool;
+	pthread_mutex_unlock(&vol->lock);
+	return pool;
+}
+
+/* A request cut into parts of VOL_PART bytes (whole sectors) for the pool. */
+struct crypt_batch {
+	struct crypt_job job; /* the whole request */
+	size_t part;
+};
+
+static int crypt_batch_part(void *ctx, unsigned i)
+{
+	const struct crypt_batch *b = ctx;
+	size_t at = (size_t)i * b->part;
+	struct crypt_job job = b->job;
+
+	job.in += at;
+	job.out += at;
+	job.off += at;
+	job.len = job.len - at < b->part ? job.len - at : b->part;
+	crypt_job_run(&job);
+	return job.r;
+}
+
 /*
- * En/decrypts len bytes (whole sectors) at offset off of extent e, split over
- * the cores. A linear extent only copies.
+ * En/decrypts len bytes (whole sectors) at offset off of extent e, on all
+ * cores for a large request. A linear extent only copies.
  */
 static int crypt_range(struct volume *vol, struct extent *e, const uint8_t *in, uint8_t *out,
 		       size_t len, uint64_t off, bool encrypt)
 {
-	struct crypt_job jobs[VOL_MAX_THREADS];
-	pthread_t threads[VOL_MAX_THREADS];
-	unsigned n = vol->nthreads;
-	size_t per, done = 0;
-	int r = 0;
+	struct crypt_batch b = {{vol, e, in, out, len, off, encrypt, 0}, 0};
+	struct workers *pool;
 
 	if (!e->proto) {
 		if (in != out)
 			memcpy(out, in, len);
 		return 0;
 	}
-	if (len < VOL_PARALLEL_MIN || n < 2) {
-		struct crypt_job job = {vol, e, in, out, len, off, encrypt, 0};
-		crypt_job_run(&job);
-		return job.r;
+	pool = len < VOL_PARALLEL_MIN ? NULL : volume_pool(vol);
+	if (!pool) {
+		crypt_job_run(&b.job);
+		return b.job.r;
 	}
-	per = (len / n + e->sector_size - 1) / e->sector_size * e->sector_size;
-	for (unsigned i = 0; i < n; i++) {
-		size_t part = len - done < per ? len - done : per;
-		jobs[i] =
-		    (struct crypt_job){vol, e, in + done, out + done, part, off + done, encrypt, 0};
-		done += part;
-	}
-	/* The calling thread takes the first part itself. */
-	for (unsigned i = 1; i < n; i++) {
-		if (pthread_create(&threads[i], NULL, crypt_job_run, &jobs[i]) != 0) {
-			crypt_job_run(&jobs[i]);
-			threads[i] = 0;
-		}
-	}
-	crypt_job_run(&jobs[0]);
-	for (unsigned i = 1; i < n; i++)
-		if (threads[i])
-			pthread_join(threads[i], NULL);
-	for (unsigned i = 0; i < n; i++)
-		if (jobs[i].r < 0)
-			r = jobs[i].r;
-	return r;
+	b.part = VOL_PART / e->sector_size * e->sector_size;
+	return workers_run(pool, crypt_batch_part, &b, (unsigned)((len + b.part - 1) / b.part));
 }
 
 static int check_range(const struct volume *vol, size_t len, uint64_t off)
@@ -241,16 +258,18 @@ static int check_range(const struct volume *vol, size_t len, uint64_t off)
 	return 0;
 }
 
+static int truncated(struct volume *vol, uint64_t phys)
+{
+	log_err("%s: image is truncated: data at %llu is missing", storage_path(vol->st),
+		(unsigned long long)phys);
+	return -EIO;
+}
+
 /* Reads stored bytes at offset off of extent e. */
 static int read_stored(struct volume *vol, struct extent *e, uint8_t *buf, size_t len, uint64_t off)
 {
 	int r = storage_read(vol->st, buf, len, e->phys_off + off);
-	if (r == -ENODATA) {
-		log_err("%s: image is truncated: data at %llu is missing", storage_path(vol->st),
-			(unsigned long long)(e->phys_off + off));
-		r = -EIO;
-	}
-	return r;
+	return r == -ENODATA ? truncated(vol, e->phys_off + off) : r;
 }
 
 /* One whole sector of extent e, decrypted, into sec. */
@@ -699,6 +718,60 @@ out:
 	return r;
 }
 
+struct read_batch {
+	struct crypt_batch b;
+	pthread_mutex_t lock;
+	uint64_t missing; /* lowest offset found missing (truncated image), or UINT64_MAX */
+};
+
+static int read_decrypt_part(void *ctx, unsigned i)
+{
+	struct read_batch *rb = ctx;
+	size_t at = (size_t)i * rb->b.part;
+	struct crypt_job job = rb->b.job;
+	int r;
+
+	job.out += at;
+	job.in = job.out;
+	job.off += at;
+	job.len = job.len - at < rb->b.part ? job.len - at : rb->b.part;
+	r = storage_read(job.vol->st, job.out, job.len, job.e->phys_off + job.off);
+	if (r == -ENODATA) {
+		/* Reported once, by the caller, for the first missing part. */
+		pthread_mutex_lock(&rb->lock);
+		if (job.off < rb->missing)
+			rb->missing = job.off;
+		pthread_mutex_unlock(&rb->lock);
+	}
+	if (r < 0 || !job.e->proto)
+		return r;
+	crypt_job_run(&job);
+	return job.r;
+}
+
+/*
+ * Reads and decrypts len bytes (whole sectors) at offset off of extent e into
+ * buf, each part read and decrypted by the same core while it is in its cache.
+ */
+static int read_decrypt(struct volume *vol, struct extent *e, uint8_t *buf, size_t len,
+			uint64_t off)
+{
+	struct read_batch rb = {
+	    .b = {.job = {vol, e, buf, buf, len, off, false, 0},
+		  .part = VOL_PART / e->sector_size * e->sector_size},
+	    .missing = UINT64_MAX,
+	};
+	int r;
+
+	pthread_mutex_init(&rb.lock, NULL);
+	r = workers_run(len < VOL_PARALLEL_MIN ? NULL : volume_pool(vol), read_decrypt_part, &rb,
+			(unsigned)((len + rb.b.part - 1) / rb.b.part));
+	pthread_mutex_destroy(&rb.lock);
+	if (rb.missing != UINT64_MAX)
+		r = truncated(vol, e->phys_off + rb.missing);
+	return r;
+}
+
 static void *copy_out_producer(void *arg)
 {
 	struct pipeline *pl = arg;
@@ -716,8 +789,7 @@ static void *copy_out_producer(void *arg)
 			break;
 		if (n > e->len - in)
 			n = (size_t)(e->len - in);
-		if ((r = read_stored(vol, e, b->data, n, in)) < 0 ||
-		    (r = crypt_range(vol, e, b->data, b->data, n, in, false)) < 0)
+		if ((r = read_decrypt(vol, e, b->data, n, in)) < 0)
 			break;
 		b->len = n;
 		b->off = off;
