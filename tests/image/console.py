@@ -196,6 +196,9 @@ def main(argv):
     ap.add_argument("--image", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--mem", type=int)
+    ap.add_argument("--smp", type=int, default=2)
+    ap.add_argument("--uefi", metavar="VARS",
+                    help="boot with OVMF; VARS: a writable copy of OVMF_VARS_4M.fd")
     ap.add_argument("steps", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
     arity = {"expect": 2, "refute": 1, "send": 1, "send-file": 1, "poweroff": 1, "kill": 0}
@@ -205,7 +208,12 @@ def main(argv):
         if verb not in arity or len(s) < arity[verb]:
             ap.error(f"bad step {verb!r}")
         steps.append((verb, [s.pop(0) for _ in range(arity[verb])]))
-    con = Console(args.image, args.log, mem=args.mem)
+    extra = []
+    if args.uefi:
+        code = os.environ.get("VMC_OVMF_CODE", "/usr/share/OVMF/OVMF_CODE_4M.fd")
+        extra = ["-drive", f"if=pflash,format=raw,readonly=on,file={code}",
+                 "-drive", f"if=pflash,format=raw,file={args.uefi}"]
+    con = Console(args.image, args.log, mem=args.mem, smp=args.smp, extra=extra)
     try:
         con.start()
         for verb, a in steps:

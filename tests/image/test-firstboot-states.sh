@@ -15,14 +15,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 firstboot=$here/../../contrib/image/guest/firstboot
 PATH=$PATH:/usr/sbin:/sbin
 
-skip() {
-	echo "SKIP: $*"
-	exit 77
-}
-fail() {
-	echo "FAIL: $*"
-	exit 1
-}
+# shellcheck source=lib.sh
+. "$here/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (a mount namespace with bind mounts)"
 command -v cryptsetup >/dev/null || skip "cryptsetup not found"
 command -v unshare >/dev/null || skip "unshare not found"
