@@ -4,7 +4,7 @@
 # The hardening stages scripts/test.sh runs after the main suite (SECURITY.md):
 #   1. an ASan+UBSan build (build-asan/) running the fast suites: unit, vectors,
 #      integration, keyslots, fuzz (corpus replay), badinput;
-#   2. every libFuzzer harness for FUZZ_SECONDS (default 45) each (scripts/fuzz.sh,
+#   2. every libFuzzer harness for FUZZ_SECONDS (default 30) each (scripts/fuzz.sh,
 #      build-fuzz/, clang), failing on any crash;
 #   3. the unit tests under valgrind (memcheck, leaks);
 #   4. everything the test runs printed (build*/meson-logs) searched for the test
@@ -82,7 +82,7 @@ stage "ASan+UBSan build" asan_build
 if [ -f "$asan/build.ninja" ]; then
 	stage "ASan+UBSan: unit vectors integration keyslots fuzz badinput" asan_tests
 fi
-stage "fuzzers, ${FUZZ_SECONDS:-45} s each" "$top/scripts/fuzz.sh" -t "${FUZZ_SECONDS:-45}" \
+stage "fuzzers, ${FUZZ_SECONDS:-30} s each" "$top/scripts/fuzz.sh" -t "${FUZZ_SECONDS:-30}" \
 	-b "$fuzz" -j "$build/meson-logs/fuzz.json"
 if command -v valgrind >/dev/null; then
 	stage "valgrind: unit" valgrind_tests
