@@ -44,6 +44,12 @@ void storage_free(struct storage *st);
 int storage_read(struct storage *st, void *buf, size_t len, uint64_t off);
 /* Writes exactly len bytes at off. -EROFS on a read-only handle. */
 int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off);
+/*
+ * A buffer of len bytes for bulk I/O: aligned for direct I/O and, from 2 MiB
+ * on, backed by huge pages where possible (fewer, larger disk requests).
+ * Not zeroed; release with free(). NULL when out of memory.
+ */
+void *storage_bulk_alloc(size_t len);
 /* fdatasync(): a commit point. */
 int storage_sync(struct storage *st);
 /* Size of the file or block device in bytes. */

@@ -31,6 +31,7 @@
 #include "format/manage.h"
 #include "reencrypt/reencrypt.h"
 #include "util.h"
+#include "volume/pipeline.h"
 #include "volume/volume.h"
 #include "volume/workers.h"
 
@@ -687,14 +688,10 @@ struct zone {
 
 struct pipe {
 	struct reenc *re;
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct pipeline *ring; /* which of the zones are prepared */
 	struct zone z[PIPE_ZONES];
-	unsigned head, count;
 	uint64_t start; /* progress when the run began */
 	struct workers *pool;
-	bool finished, cancel;
-	int err;
 };
 
 /* The hotzone after progress done: false when nothing is left. */
@@ -809,31 +806,20 @@ static void *producer(void *arg)
 	int r = 0;
 
 	while (next_zone(re, done, &off, &len)) {
+		int i = pipeline_slot(pp->ring);
 		struct zone *z;
 
-		pthread_mutex_lock(&pp->lock);
-		while (pp->count == PIPE_ZONES && !pp->cancel)
-			pthread_cond_wait(&pp->cond, &pp->lock);
-		z = pp->cancel ? NULL : &pp->z[(pp->head + pp->count) % PIPE_ZONES];
-		pthread_mutex_unlock(&pp->lock);
-		if (!z)
+		if (i < 0)
 			break;
+		z = &pp->z[i];
 		z->off = off;
 		z->len = len;
 		if ((r = prepare_zone(re, pp->pool, z)) < 0)
 			break;
-		pthread_mutex_lock(&pp->lock);
-		pp->count++;
-		pthread_cond_broadcast(&pp->cond);
-		pthread_mutex_unlock(&pp->lock);
+		pipeline_publish(pp->ring);
 		done = after_zone(re, off, len);
 	}
-	pthread_mutex_lock(&pp->lock);
-	pp->finished = true;
-	if (r < 0)
-		pp->err = r;
-	pthread_cond_broadcast(&pp->cond);
-	pthread_mutex_unlock(&pp->lock);
+	pipeline_finish(pp->ring, r);
 	return NULL;
 }
 
@@ -867,12 +853,11 @@ static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 static void pipe_clear(struct pipe *pp)
 {
 	workers_free(pp->pool);
+	pipeline_free(pp->ring);
 	for (int i = 0; i < PIPE_ZONES; i++) {
 		free(pp->z[i].buf);
 		free(pp->z[i].saved);
 	}
-	pthread_mutex_destroy(&pp->lock);
-	pthread_cond_destroy(&pp->cond);
 }
 
 /* Runs the steps from progress *done until the end, a stop, or an error. */
@@ -887,15 +872,14 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 	memset(&pp, 0, sizeof(pp));
 	pp.re = re;
 	pp.start = *done;
-	pthread_mutex_init(&pp.lock, NULL);
-	pthread_cond_init(&pp.cond, NULL);
+	if (pipeline_new(PIPE_ZONES, &pp.ring) < 0)
+		return -ENOMEM;
 	/* Without threads the producer prepares each zone alone: slower, still correct. */
 	if (workers_new(vmc_cpu_count(), &pp.pool) < 0)
 		pp.pool = NULL;
 	for (int i = 0; i < PIPE_ZONES; i++) {
-		/* Page-aligned: zones are written with direct I/O. */
-		if (posix_memalign((void **)&pp.z[i].buf, 4096, (size_t)re->hotzone) != 0)
-			pp.z[i].buf = NULL;
+		/* Zones are written with direct I/O. */
+		pp.z[i].buf = storage_bulk_alloc((size_t)re->hotzone);
 		pp.z[i].saved = malloc((size_t)re->hotzone);
 		if (!pp.z[i].buf || !pp.z[i].saved) {
 			pipe_clear(&pp);
@@ -920,8 +904,9 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 		return -EAGAIN;
 	}
 	for (;;) {
-		struct zone *z = NULL;
+		struct zone *z;
 		bool stop = false;
+		int i;
 
 		if (plan && plan->progress) {
 			struct timespec now;
@@ -934,33 +919,24 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 		}
 		if (plan && plan->stop_after && moved >= plan->stop_after)
 			stop = true;
-		pthread_mutex_lock(&pp.lock);
-		while (!stop && pp.count == 0 && !pp.finished)
-			pthread_cond_wait(&pp.cond, &pp.lock);
-		if (!stop && pp.count)
-			z = &pp.z[pp.head];
-		pthread_mutex_unlock(&pp.lock);
-		if (stop)
+		if (stop) {
 			r = -ECANCELED;
-		if (!z)
 			break;
+		}
+		if ((i = pipeline_next(pp.ring)) < 0)
+			break;
+		z = &pp.z[i];
 		if ((r = commit_zone(re, *done, z)) < 0)
 			break;
 		*done = after_zone(re, z->off, z->len);
 		moved += z->len;
-		pthread_mutex_lock(&pp.lock);
-		pp.head = (pp.head + 1) % PIPE_ZONES;
-		pp.count--;
-		pthread_cond_broadcast(&pp.cond);
-		pthread_mutex_unlock(&pp.lock);
+		pipeline_release(pp.ring);
 	}
-	pthread_mutex_lock(&pp.lock);
-	pp.cancel = true;
-	pthread_cond_broadcast(&pp.cond);
-	pthread_mutex_unlock(&pp.lock);
+	/* Only the producer records errors in the ring; the consumer's are in r. */
+	pipeline_cancel(pp.ring, 0);
 	pthread_join(thread, NULL);
-	if (r == 0 && pp.err)
-		r = pp.err;
+	if (r == 0)
+		r = pipeline_error(pp.ring);
 
 	if (r == 0 && plan && plan->progress)
 		plan->progress(re->size, re->size, plan->userdata);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "util.h"
+#include "volume/pipeline.h"
 #include "volume/volume.h"
 #include "volume/workers.h"
 
@@ -360,8 +361,8 @@ static int extent_write(struct volume *vol, struct extent *e, const uint8_t *p, 
 	if (len >= ss) {
 		size_t mid = len / ss * ss;
 		size_t blen = mid < VOL_CHUNK ? mid : VOL_CHUNK;
-		if (posix_memalign((void **)&bounce, 4096, blen) != 0) {
-			bounce = NULL;
+		bounce = storage_bulk_alloc(blen);
+		if (!bounce) {
 			r = -ENOMEM;
 			goto out;
 		}
@@ -482,105 +483,47 @@ struct pipe_buf {
 	struct extent *e;
 };
 
-struct pipeline {
+/* One copy in progress: the producer's input and the ring of buffers. */
+struct copy {
 	struct volume *vol;
 	int fd;
 	uint64_t limit; /* bytes to move */
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
+	struct pipeline *ring;
 	struct pipe_buf bufs[VOL_PIPE_BUFS];
-	unsigned head, count;
-	bool done;   /* producer finished (eof, limit or error) */
-	bool cancel; /* consumer gave up */
-	int err;
 };
 
-static int pipeline_init(struct pipeline *pl, struct volume *vol, int fd, uint64_t limit)
+static int copy_init(struct copy *c, struct volume *vol, int fd, uint64_t limit)
 {
-	memset(pl, 0, sizeof(*pl));
-	pl->vol = vol;
-	pl->fd = fd;
-	pl->limit = limit;
-	pthread_mutex_init(&pl->lock, NULL);
-	pthread_cond_init(&pl->cond, NULL);
-	/* Page-aligned: whole buffers can be written with direct I/O. */
+	memset(c, 0, sizeof(*c));
+	c->vol = vol;
+	c->fd = fd;
+	c->limit = limit;
+	/* Whole buffers are written with direct I/O. */
 	for (int i = 0; i < VOL_PIPE_BUFS; i++)
-		if (posix_memalign((void **)&pl->bufs[i].data, 4096, VOL_CHUNK) != 0)
+		if (!(c->bufs[i].data = storage_bulk_alloc(VOL_CHUNK)))
 			return -ENOMEM;
-	return 0;
+	return pipeline_new(VOL_PIPE_BUFS, &c->ring);
 }
 
-static void pipeline_clear(struct pipeline *pl)
+static void copy_clear(struct copy *c)
 {
 	for (int i = 0; i < VOL_PIPE_BUFS; i++)
-		free(pl->bufs[i].data);
-	pthread_mutex_destroy(&pl->lock);
-	pthread_cond_destroy(&pl->cond);
+		free(c->bufs[i].data);
+	pipeline_free(c->ring);
 }
 
 /* Producer: waits for a free buffer; NULL when the consumer cancelled. */
-static struct pipe_buf *pipeline_free_buf(struct pipeline *pl)
+static struct pipe_buf *copy_free_buf(struct copy *c)
 {
-	struct pipe_buf *b = NULL;
-
-	pthread_mutex_lock(&pl->lock);
-	while (pl->count == VOL_PIPE_BUFS && !pl->cancel)
-		pthread_cond_wait(&pl->cond, &pl->lock);
-	if (!pl->cancel)
-		b = &pl->bufs[(pl->head + pl->count) % VOL_PIPE_BUFS];
-	pthread_mutex_unlock(&pl->lock);
-	return b;
+	int i = pipeline_slot(c->ring);
+	return i < 0 ? NULL : &c->bufs[i];
 }
 
-static void pipeline_publish(struct pipeline *pl)
+/* Consumer: next filled buffer, or NULL at the end (pipeline_error() tells why). */
+static struct pipe_buf *copy_next(struct copy *c)
 {
-	pthread_mutex_lock(&pl->lock);
-	pl->count++;
-	pthread_cond_broadcast(&pl->cond);
-	pthread_mutex_unlock(&pl->lock);
-}
-
-static void pipeline_finish(struct pipeline *pl, int err)
-{
-	pthread_mutex_lock(&pl->lock);
-	pl->done = true;
-	if (err < 0 && !pl->err)
-		pl->err = err;
-	pthread_cond_broadcast(&pl->cond);
-	pthread_mutex_unlock(&pl->lock);
-}
-
-/* Consumer: next filled buffer, or NULL at the end (pl->err tells why). */
-static struct pipe_buf *pipeline_next(struct pipeline *pl)
-{
-	struct pipe_buf *b = NULL;
-
-	pthread_mutex_lock(&pl->lock);
-	while (pl->count == 0 && !pl->done)
-		pthread_cond_wait(&pl->cond, &pl->lock);
-	if (pl->count > 0)
-		b = &pl->bufs[pl->head];
-	pthread_mutex_unlock(&pl->lock);
-	return b;
-}
-
-static void pipeline_release(struct pipeline *pl)
-{
-	pthread_mutex_lock(&pl->lock);
-	pl->head = (pl->head + 1) % VOL_PIPE_BUFS;
-	pl->count--;
-	pthread_cond_broadcast(&pl->cond);
-	pthread_mutex_unlock(&pl->lock);
-}
-
-static void pipeline_cancel(struct pipeline *pl, int err)
-{
-	pthread_mutex_lock(&pl->lock);
-	pl->cancel = true;
-	if (err < 0 && !pl->err)
-		pl->err = err;
-	pthread_cond_broadcast(&pl->cond);
-	pthread_mutex_unlock(&pl->lock);
+	int i = pipeline_next(c->ring);
+	return i < 0 ? NULL : &c->bufs[i];
 }
 
 struct progress {
@@ -626,16 +569,16 @@ static ssize_t read_full(int fd, uint8_t *buf, size_t len)
 
 static void *copy_in_producer(void *arg)
 {
-	struct pipeline *pl = arg;
-	struct volume *vol = pl->vol;
+	struct copy *cp = arg;
+	struct volume *vol = cp->vol;
 	uint64_t off = 0;
 	int r = 0;
 
-	while (off < pl->limit) {
-		struct pipe_buf *b = pipeline_free_buf(pl);
+	while (off < cp->limit) {
+		struct pipe_buf *b = copy_free_buf(cp);
 		struct extent *e = extent_at(vol, off);
 		uint64_t left = e->plain_off + e->len - off;
-		size_t want = pl->limit - off < VOL_CHUNK ? (size_t)(pl->limit - off) : VOL_CHUNK;
+		size_t want = cp->limit - off < VOL_CHUNK ? (size_t)(cp->limit - off) : VOL_CHUNK;
 		ssize_t n;
 
 		if (!b)
@@ -643,7 +586,7 @@ static void *copy_in_producer(void *arg)
 		/* A buffer never spans two extents (keys and places differ). */
 		if (want > left)
 			want = (size_t)left;
-		n = read_full(pl->fd, b->data, want);
+		n = read_full(cp->fd, b->data, want);
 		if (n < 0) {
 			r = (int)n;
 			log_err("reading the input failed: %s", strerror(-r));
@@ -664,18 +607,18 @@ static void *copy_in_producer(void *arg)
 		if (r < 0)
 			break;
 		off += b->len;
-		pipeline_publish(pl);
+		pipeline_publish(cp->ring);
 		if ((size_t)n < want)
 			break;
 	}
-	pipeline_finish(pl, r);
+	pipeline_finish(cp->ring, r);
 	return NULL;
 }
 
 int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
 		   void *userdata, uint64_t *ret_done)
 {
-	struct pipeline pl;
+	struct copy cp;
 	struct progress pg = {progress, userdata, 0, {0, 0}};
 	pthread_t thread;
 	uint64_t done = 0;
@@ -685,36 +628,36 @@ int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *pr
 	if (len > vol->size)
 		len = vol->size;
 	pg.total = len;
-	r = pipeline_init(&pl, vol, fd, len);
+	r = copy_init(&cp, vol, fd, len);
 	if (r < 0)
 		goto out;
-	if (pthread_create(&thread, NULL, copy_in_producer, &pl) != 0) {
+	if (pthread_create(&thread, NULL, copy_in_producer, &cp) != 0) {
 		r = -EAGAIN;
 		goto out;
 	}
-	while ((b = pipeline_next(&pl))) {
+	while ((b = copy_next(&cp))) {
 		r = storage_write(vol->st, b->data, b->len,
 				  b->e->phys_off + (b->off - b->e->plain_off));
 		if (r < 0) {
-			pipeline_cancel(&pl, r);
+			pipeline_cancel(cp.ring, r);
 			break;
 		}
 		done = b->off + b->len;
-		pipeline_release(&pl);
+		pipeline_release(cp.ring);
 		if (!progress_tick(&pg, done < len ? done : len, false)) {
-			pipeline_cancel(&pl, -ECANCELED);
+			pipeline_cancel(cp.ring, -ECANCELED);
 			break;
 		}
 	}
 	pthread_join(thread, NULL);
-	r = pl.err;
+	r = pipeline_error(cp.ring);
 	if (r == 0) {
 		progress_tick(&pg, done < len ? done : len, true);
 		if (ret_done)
 			*ret_done = done < len ? done : len;
 	}
 out:
-	pipeline_clear(&pl);
+	copy_clear(&cp);
 	return r;
 }
 
@@ -774,16 +717,16 @@ static int read_decrypt(struct volume *vol, struct extent *e, uint8_t *buf, size
 
 static void *copy_out_producer(void *arg)
 {
-	struct pipeline *pl = arg;
-	struct volume *vol = pl->vol;
+	struct copy *cp = arg;
+	struct volume *vol = cp->vol;
 	uint64_t off = 0;
 	int r = 0;
 
-	while (off < pl->limit) {
-		struct pipe_buf *b = pipeline_free_buf(pl);
+	while (off < cp->limit) {
+		struct pipe_buf *b = copy_free_buf(cp);
 		struct extent *e = extent_at(vol, off);
 		uint64_t in = off - e->plain_off;
-		size_t n = pl->limit - off < VOL_CHUNK ? (size_t)(pl->limit - off) : VOL_CHUNK;
+		size_t n = cp->limit - off < VOL_CHUNK ? (size_t)(cp->limit - off) : VOL_CHUNK;
 
 		if (!b)
 			break;
@@ -794,9 +737,9 @@ static void *copy_out_producer(void *arg)
 		b->len = n;
 		b->off = off;
 		off += n;
-		pipeline_publish(pl);
+		pipeline_publish(cp->ring);
 	}
-	pipeline_finish(pl, r);
+	pipeline_finish(cp->ring, r);
 	return NULL;
 }
 
@@ -871,7 +814,7 @@ static int write_out(const struct out *o, const struct pipe_buf *b, bool sparse)
 int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *progress,
 		    void *userdata)
 {
-	struct pipeline pl;
+	struct copy cp;
 	struct progress pg = {progress, userdata, vol->size, {0, 0}};
 	struct out o = {.fd = fd, .dfd = -1};
 	struct stat sb;
@@ -889,28 +832,28 @@ int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *pr
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
 		o.dfd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
 	}
-	r = pipeline_init(&pl, vol, fd, vol->size);
+	r = copy_init(&cp, vol, fd, vol->size);
 	if (r < 0)
 		goto out;
-	if (pthread_create(&thread, NULL, copy_out_producer, &pl) != 0) {
+	if (pthread_create(&thread, NULL, copy_out_producer, &cp) != 0) {
 		r = -EAGAIN;
 		goto out;
 	}
-	while ((b = pipeline_next(&pl))) {
+	while ((b = copy_next(&cp))) {
 		uint64_t done = b->off + b->len;
 		r = write_out(&o, b, sparse);
 		if (r < 0) {
-			pipeline_cancel(&pl, r);
+			pipeline_cancel(cp.ring, r);
 			break;
 		}
-		pipeline_release(&pl);
+		pipeline_release(cp.ring);
 		if (!progress_tick(&pg, done, false)) {
-			pipeline_cancel(&pl, -ECANCELED);
+			pipeline_cancel(cp.ring, -ECANCELED);
 			break;
 		}
 	}
 	pthread_join(thread, NULL);
-	r = pl.err;
+	r = pipeline_error(cp.ring);
 	if (r == 0 && sparse && ftruncate(fd, (off_t)vol->size) < 0) {
 		r = -errno;
 		log_err("setting the output size failed: %s", strerror(errno));
@@ -920,6 +863,6 @@ int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *pr
 out:
 	if (o.dfd >= 0)
 		close(o.dfd);
-	pipeline_clear(&pl);
+	copy_clear(&cp);
 	return r;
 }
