@@ -61,17 +61,19 @@ case_cs_killed()
 		vmc rekey t.img --resume --key-file "$OLD" --hotzone-size 4M >last.out 2>last.err \
 			</dev/null || rc=$?
 		[ "$rc" -eq 0 ] && break
-		# A kill inside cryptsetup's own initialisation can leave a header whose keyslots
-		# do not yet give the passphrase both volume keys. That is no failure of vmcrypt
-		# only if cryptsetup cannot resume it either; then interrupt another run.
+		# A kill in cryptsetup's last steps (the old keyslot destroyed, the re-encryption
+		# metadata not yet dropped) leaves a header whose keyslots give the passphrase
+		# only the new volume key; cryptsetup 2.6 then opens nothing ("No usable keyslot
+		# is available"). That is no failure of vmcrypt only if cryptsetup cannot resume
+		# it either; then interrupt another run.
 		if [ "$rc" -eq 2 ] && grep -q 'opens only one of the two volume keys' last.err; then
 			if cs reencrypt --resume-only --force-offline-reencrypt --batch-mode \
 				--key-file "$OLD" t.cs >cs.out 2>&1; then
 				cat last.err >&2
 				fail "cryptsetup resumes a re-encryption vmcrypt refused"
 			fi
-			echo "attempt $attempt: killed inside cryptsetup's initialisation; neither" \
-				"cryptsetup nor vmcrypt can resume it with the passphrase; again"
+			echo "attempt $attempt: killed where the header gives the passphrase only one" \
+				"of the two volume keys; cryptsetup cannot resume it either; again"
 			continue
 		fi
 		cat last.err >&2
