@@ -562,8 +562,7 @@ VMC_API const char *vmc_image_uuid(const struct vmc_image *img)
 
 VMC_API bool vmc_image_is_public(const struct vmc_image *img)
 {
-	return strncmp(img->meta.label, VMC_PUBLIC_LABEL_PREFIX, strlen(VMC_PUBLIC_LABEL_PREFIX)) ==
-	       0;
+	return luks_meta_is_public(&img->meta);
 }
 
 VMC_API int vmc_image_set_label(struct vmc_image *img, const char *label, const char *subsystem)

@@ -87,7 +87,7 @@ static void describe_luks2(struct text *t, const struct luks_meta *m)
 	luks2_json_config_flags(m->json, flags, sizeof(flags));
 	put(t, "LUKS header information\n");
 	/* A public-key image is not encrypted in any useful sense yet: say so first. */
-	if (strncmp(m->label, VMC_PUBLIC_LABEL_PREFIX, strlen(VMC_PUBLIC_LABEL_PREFIX)) == 0)
+	if (luks_meta_is_public(m))
 		put(t,
 		    "WARNING: PUBLIC KEY: the passphrase is the documented public one \"%s\";\n"
 		    "         anyone can decrypt this image until it is re-keyed\n"

@@ -18,6 +18,11 @@ void luks_meta_clear(struct luks_meta *m)
 	memset(m, 0, sizeof(*m));
 }
 
+bool luks_meta_is_public(const struct luks_meta *m)
+{
+	return strncmp(m->label, VMC_PUBLIC_LABEL_PREFIX, strlen(VMC_PUBLIC_LABEL_PREFIX)) == 0;
+}
+
 int luks_meta_max_keyslots(const struct luks_meta *m)
 {
 	return m->version == 1 ? 8 : LUKS_MAX_KEYSLOTS;

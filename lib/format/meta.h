@@ -120,6 +120,8 @@ struct luks_meta {
 
 /* Frees what the model owns (the LUKS2 JSON tree) and clears it; NULL-safe. */
 void luks_meta_clear(struct luks_meta *m);
+/* True when the label marks a public-key image (VMC_PUBLIC_LABEL_PREFIX). */
+bool luks_meta_is_public(const struct luks_meta *m);
 /* Number of keyslots of the format (8 for LUKS1, 32 for LUKS2). */
 int luks_meta_max_keyslots(const struct luks_meta *m);
 /*
