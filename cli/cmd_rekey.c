@@ -167,9 +167,6 @@ int cmd_rekey(const struct cli_opts *o, char **args, int nargs)
 			 o->header ? " " : "", path);
 		goto out;
 	}
-	/* The public passphrase is gone with its keyslot: the label must stop saying so. */
-	if (r == 0 && vmc_image_is_public(img))
-		r = vmc_image_set_label(img, "", NULL);
 	if (r == 0)
 		verbose("%s re-keyed: new volume key, re-encrypted in place.", path);
 out:

@@ -131,6 +131,9 @@ static int resume(struct vmc_image *img, const void *pass, size_t pass_len,
 	int r;
 
 	image_reenc_plan(p, &plan);
+	/* The passphrase that finishes a re-key is the only one left afterwards. */
+	plan.private_after = !(pass_len == strlen(VMC_PUBLIC_PASSPHRASE) &&
+			       memcmp(pass, VMC_PUBLIC_PASSPHRASE, pass_len) == 0);
 	reenc_keys_clear(&img->keys);
 	r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys);
 	if (r < 0)

@@ -1007,7 +1007,7 @@ static int recover(struct reenc *re, uint64_t off, uint64_t len)
  * The finish, as one header write: the new layout alone, no requirement, no
  * reencrypt keyslot, no old keyslots or digests. Areas are wiped afterwards.
  */
-static int finish(struct reenc *re)
+static int finish(struct reenc *re, const struct reenc_plan *plan)
 {
 	struct luks_meta *m = re->m;
 	struct luks_segment seg = piece(&re->final, 0, 0, NULL);
@@ -1040,6 +1040,9 @@ static int finish(struct reenc *re)
 	if ((r = luks2_json_set_requirement(m->json, REQ_V2, false)) < 0 ||
 	    (r = luks2_json_set_requirement(m->json, REQ_V3, false)) < 0)
 		return r;
+	/* A public-key image re-keyed to a private passphrase says so in the same write. */
+	if (plan && plan->private_after && luks_meta_is_public(m))
+		m->label[0] = '\0';
 	/* Commit point: the re-encryption is over; nothing refers to the old key any more. */
 	if ((r = luks_meta_commit(re->hdr, m)) < 0)
 		return r;
@@ -1118,7 +1121,7 @@ int reenc_run(struct storage *hdr, struct storage *data, struct luks_meta *m,
 	}
 	if (!resilient(&re) && (r = storage_sync(data)) < 0)
 		goto out;
-	r = finish(&re);
+	r = finish(&re, plan);
 out:
 	reenc_clear(&re);
 	return r;

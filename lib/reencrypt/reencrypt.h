@@ -34,6 +34,7 @@ struct reenc_plan {
 	uint64_t hotzone;	/* bytes per step (0: default) */
 	uint64_t stop_after;	/* tests: stop cleanly after this many bytes (0: never) */
 	bool recover_only;	/* repair a crashed hotzone, then stop (-ECANCELED) */
+	bool private_after;	/* the finish clears a public-key label (its keyslot is gone) */
 	vmc_progress_fn *progress;
 	void *userdata;
 };

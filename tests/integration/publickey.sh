@@ -3,7 +3,8 @@
 # Public-key images (what contrib/image ships) and LUKS2 in a partition of a disk
 # image, checked against cryptsetup: the public passphrase opens what vmcrypt makes
 # with --public-key, the label says so, rekey --public-key leaves a private image
-# that cryptsetup opens only with the new passphrase, and bad combinations are
+# that cryptsetup opens only with the new passphrase (label cleared in the finishing
+# header write; a re-key that keeps the public passphrase stays marked), and bad combinations are
 # refused (status 1) with nothing written.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
@@ -81,6 +82,19 @@ case_partition_rekey()
 	expect_same plain out32 "plaintext after rekey --public-key"
 }
 
+# Re-keyed but still on the public passphrase (--keep-keyslots): still public, and says so.
+case_keep_public()
+{
+	make_plain plain 4096
+	"$VMCRYPT" encrypt plain img --public-key
+	printf public >pub
+	"$VMCRYPT" rekey img --key-file pub --keep-keyslots --batch-mode
+	"$VMCRYPT" dump img >dump.txt
+	grep -q '^Label:.*vmcrypt:public-key' dump.txt || fail "the label no longer says public"
+	"$VMCRYPT" test-key img --public-key
+	cs open --test-passphrase --key-file pub img || fail "cryptsetup refuses 'public'"
+}
+
 case_refusals()
 {
 	make_plain plain 1024
@@ -101,5 +115,6 @@ case_refusals()
 
 run_case public-file case_public_file
 run_case partition-rekey case_partition_rekey
+run_case keep-public case_keep_public
 run_case refusals case_refusals
 finish
