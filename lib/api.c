@@ -21,7 +21,8 @@
 #include "format/luks2_json.h"
 #include "format/manage.h"
 #include "io/partition.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 #include "volume/volume.h"
 
 /* Once per process: secrets that cannot be locked may be swapped out; the user can fix it. */
@@ -110,12 +111,12 @@ static int recover_conversion(struct vmc_image *img)
 				 * stale. */
 				struct luks_meta m;
 				memset(&m, 0, sizeof(m));
-				vmc_set_log_muted(true);
+				log_mute();
 				if (luks_meta_load(img->hdr, &m, NULL) == 0) {
 					unlink(journal);
 					r = 0;
 				}
-				vmc_set_log_muted(false);
+				log_unmute();
 				luks_meta_clear(&m);
 				if (r == 0)
 					log_warn(
@@ -702,9 +703,9 @@ VMC_API int vmc_header_restore(const char *path, const char *header, const char 
 	if (r < 0)
 		goto out;
 	/* The current header, if it can be read at all, is what the backup must match. */
-	vmc_set_log_muted(true);
+	log_mute();
 	have_cur = luks_meta_load(st, &cur, NULL) == 0;
-	vmc_set_log_muted(false);
+	log_unmute();
 	r = luks_header_restore(st, have_cur ? &cur : NULL, backup, force);
 out:
 	luks_meta_clear(&cur);

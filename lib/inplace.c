@@ -13,7 +13,8 @@
 #include "format/keyslot.h"
 #include "image.h"
 #include "io/partition.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define JOURNAL_SUFFIX ".vmcrypt-encrypt"
 

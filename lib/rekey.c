@@ -11,7 +11,8 @@
 #include "format/luks2_json.h"
 #include "format/manage.h"
 #include "image.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* A LUKS1 image is re-keyed as LUKS2 and converted back; this label marks it meanwhile. */
 #define LUKS1_MARK "vmcrypt:luks1-rekey"
@@ -329,10 +330,10 @@ VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass
 		bool opens;
 		if ((r = back_to_luks1(img)) < 0)
 			return r;
-		vmc_set_log_muted(true);
+		log_mute();
 		opens =
 		    luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, NULL) == 0;
-		vmc_set_log_muted(false);
+		log_unmute();
 		secmem_free(vk);
 		if (p->resume_only && opens)
 			return 0; /* the re-key had finished; now LUKS1 again */

@@ -12,8 +12,9 @@
 #include <unistd.h>
 
 #include "audit/audit_internal.h"
-#include "audit/textbuf.h"
-#include "util.h"
+#include "base/textbuf.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /*
  * The checks in the order they run and are reported. Later checks use facts

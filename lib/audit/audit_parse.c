@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "audit/audit_internal.h"
-#include "util.h"
+#include "base/util.h"
 
 /* A line iterator over (buf, len): no NUL needed, never reads past the end. */
 struct lines {

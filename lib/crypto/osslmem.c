@@ -11,7 +11,8 @@
 #include <openssl/crypto.h>
 
 #include "crypto/osslmem.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /*
  * Why: an EVP_CIPHER_CTX keeps the expanded AES key schedule (and a PBKDF2

@@ -9,7 +9,8 @@
 #include "format/backup.h"
 #include "format/luks1.h"
 #include "format/luks2_hdr.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define BACKUP_MAX (LUKS2_HDR_MAX * 2 + (128ull << 20) + (1ull << 20))
 
@@ -93,9 +94,9 @@ int luks_header_restore(struct storage *hdr, const struct luks_meta *cur, const 
 		r = VMC_ENOTLUKS;
 		goto out;
 	}
-	vmc_set_log_muted(true);
+	log_mute();
 	r = luks_meta_load(in, &b, NULL);
-	vmc_set_log_muted(false);
+	log_unmute();
 	if (r < 0) {
 		log_err("%s: not a valid LUKS header backup", file);
 		goto out;

@@ -14,7 +14,8 @@
 #include "format/luks2_hdr.h"
 #include "format/luks2_json.h"
 #include "format/manage.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define L2_HDR LUKS2_HDR_MIN
 

@@ -11,7 +11,8 @@
 #include "format/luks1.h"
 #include "format/luks2_hdr.h"
 #include "format/luks2_json.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define DEFAULT_CIPHER	   "aes-xts-plain64"
 #define DEFAULT_HASH	   "sha256"
@@ -42,7 +43,7 @@ int luks_kdf_plan(int version, const char *pbkdf, const char *hash, uint32_t ite
 {
 	const char *name = pbkdf ? pbkdf : version == 1 ? "pbkdf2" : "argon2id";
 	uint32_t iter_time = iter_time_ms ? iter_time_ms : DEFAULT_ITER_TIME;
-	unsigned cpus = vmc_cpu_count();
+	unsigned cpus = cpu_count();
 	struct kdf_params kdf = {0};
 	int r;
 

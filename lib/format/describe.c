@@ -9,7 +9,8 @@
 
 #include "format/describe.h"
 #include "format/luks2_json.h"
-#include "util.h"
+#include "base/util.h"
+#include "vmcrypt.h"
 
 struct text {
 	FILE *f;

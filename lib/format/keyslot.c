@@ -6,7 +6,8 @@
 #include <string.h>
 
 #include "format/keyslot.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 int luks_digest_verify(const struct luks_digest *d, const uint8_t *vk, size_t vk_len)
 {

@@ -5,7 +5,8 @@
 #include <string.h>
 
 #include "format/luks1.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* Field offsets of the LUKS1 header (LUKS On-Disk Format Specification 1.2.3). */
 #define L1_MAGIC	  0

@@ -8,7 +8,8 @@
 
 #include "format/luks2_hdr.h"
 #include "format/luks2_json.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* Binary header field offsets (LUKS2 On-Disk Format Specification). */
 #define H_MAGIC	     0

@@ -10,7 +10,8 @@
 
 #include "crypto/base64.h"
 #include "format/luks2_json.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 struct luks2_json {
 	json_object *root;

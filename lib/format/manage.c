@@ -11,7 +11,8 @@
 #include "format/luks2_hdr.h"
 #include "format/luks2_json.h"
 #include "format/manage.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define SALT_LEN 32
 #define STRIPES	 4000

@@ -8,7 +8,8 @@
 #include "format/luks2_hdr.h"
 #include "format/meta.h"
 #include "io/storage.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 void luks_meta_clear(struct luks_meta *m)
 {

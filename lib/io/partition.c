@@ -4,7 +4,8 @@
 #include <errno.h>
 
 #include "io/partition.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t *ret_size)
 {

@@ -15,7 +15,8 @@
 #include <unistd.h>
 
 #include "io/storage.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* A write not yet made durable, kept aside by the power-cut simulation. */
 struct pending_write {

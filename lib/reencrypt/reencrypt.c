@@ -30,10 +30,11 @@
 #include "format/luks2_json.h"
 #include "format/manage.h"
 #include "reencrypt/reencrypt.h"
-#include "util.h"
-#include "volume/pipeline.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/pipeline.h"
 #include "volume/volume.h"
-#include "volume/workers.h"
+#include "base/workers.h"
 
 #define REQ_V2		"online-reencrypt-v2"
 #define REQ_V3		"online-reencrypt-v3" /* decryption with a data shift */
@@ -875,7 +876,7 @@ static int run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *
 	if (pipeline_new(PIPE_ZONES, &pp.ring) < 0)
 		return -ENOMEM;
 	/* Without threads the producer prepares each zone alone: slower, still correct. */
-	if (workers_new(vmc_cpu_count(), &pp.pool) < 0)
+	if (workers_new(cpu_count(), &pp.pool) < 0)
 		pp.pool = NULL;
 	for (int i = 0; i < PIPE_ZONES; i++) {
 		/* Zones are written with direct I/O. */

@@ -10,7 +10,8 @@
 #include "format/keyslot.h"
 #include "io/storage.h"
 #include "scan/scan_internal.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 /* Each test is one PBKDF2 of the digest's iteration count (cryptsetup aims at 1/8 s). */
 #define MAX_DIGEST_TESTS 1024

@@ -10,7 +10,8 @@
 #include "crypto/backend.h"
 #include "io/storage.h"
 #include "scan/scan_internal.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 int scan_hits_add(struct scan_hits *l, const struct scan_hit *h)
 {

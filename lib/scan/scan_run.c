@@ -5,10 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/textbuf.h"
+#include "base/textbuf.h"
 #include "crypto/backend.h"
 #include "scan/scan_internal.h"
-#include "util.h"
+#include "base/log.h"
+#include "base/util.h"
 
 #define SCAN_CHUNK (4u << 20)
 
@@ -329,7 +330,7 @@ VMC_API int vmc_scan_run(const struct vmc_scan_params *p, const char *const *pat
 	job = (struct scan_file_job){
 	    .known = known,
 	    .any = any,
-	    .threads = p->threads ? p->threads : vmc_cpu_count(),
+	    .threads = p->threads ? p->threads : cpu_count(),
 	    .chunk = SCAN_CHUNK,
 	    .hits = &run.hits,
 	    .progress = p->progress,

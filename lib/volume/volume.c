@@ -10,10 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "util.h"
-#include "volume/pipeline.h"
+#include "base/log.h"
+#include "base/util.h"
+#include "base/pipeline.h"
 #include "volume/volume.h"
-#include "volume/workers.h"
+#include "base/workers.h"
 
 #define VOL_CHUNK	 (4u << 20)   /* bytes per pipeline buffer / bounce buffer */
 #define VOL_PARALLEL_MIN (1u << 20)   /* below this, one thread does the crypto */
@@ -61,7 +62,7 @@ int volume_new(struct storage *st, const struct volume_spec *specs, int n, uint6
 	pthread_mutex_init(&vol->lock, NULL);
 	pthread_mutex_init(&vol->rmw_lock, NULL);
 	vol->st = st;
-	vol->nthreads = vmc_cpu_count();
+	vol->nthreads = cpu_count();
 	if (vol->nthreads > VOL_MAX_THREADS)
 		vol->nthreads = VOL_MAX_THREADS;
 	for (int i = 0; i < n; i++) {

@@ -15,7 +15,7 @@
 #include "format/luks1.h"
 #include "format/luks2_hdr.h"
 #include "tests/fuzz/fuzz.h"
-#include "util.h"
+#include "base/util.h"
 #include "volume/volume.h"
 
 static const char pass[] = "fuzz";

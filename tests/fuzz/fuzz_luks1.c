@@ -6,7 +6,7 @@
 #include "format/describe.h"
 #include "format/luks1.h"
 #include "tests/fuzz/fuzz.h"
-#include "util.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

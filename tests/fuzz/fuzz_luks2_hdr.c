@@ -12,7 +12,7 @@
 #include "format/describe.h"
 #include "format/luks2_hdr.h"
 #include "tests/fuzz/fuzz.h"
-#include "util.h"
+#include "base/util.h"
 
 static void accepted(struct luks_meta *m)
 {

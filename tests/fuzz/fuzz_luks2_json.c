@@ -11,7 +11,7 @@
 #include "format/describe.h"
 #include "format/luks2_json.h"
 #include "tests/fuzz/fuzz.h"
-#include "util.h"
+#include "base/util.h"
 
 /* Edits a validated tree the way the CLI verbs do, then checks it still serialises. */
 static void edit(struct luks2_json *j, const struct luks_meta *m, uint64_t hdr_size)

@@ -11,7 +11,7 @@
 #include "format/backup.h"
 #include "format/meta.h"
 #include "tests/fuzz/fuzz.h"
-#include "util.h"
+#include "base/util.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

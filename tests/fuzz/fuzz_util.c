@@ -8,7 +8,7 @@
 #include "crypto/backend.h"
 #include "format/meta.h"
 #include "tests/fuzz/fuzz.h"
-#include "util.h"
+#include "base/util.h"
 
 #define CSUM_OFF     448
 #define CSUM_LEN     64

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A growable text buffer for the audit and scan reports, with JSON string quoting. */
-#ifndef VMC_AUDIT_TEXTBUF_H
-#define VMC_AUDIT_TEXTBUF_H
+#ifndef VMC_BASE_TEXTBUF_H
+#define VMC_BASE_TEXTBUF_H
 
 #include <stdbool.h>
 #include <stddef.h>

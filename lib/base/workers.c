@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "volume/workers.h"
+#include "base/workers.h"
 
 struct workers {
 	unsigned n; /* parallelism, the submitting thread included */

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "audit/textbuf.h"
+#include "base/textbuf.h"
 
 static bool grow(struct textbuf *b, size_t extra)
 {

@@ -5,7 +5,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
-#include "volume/pipeline.h"
+#include "base/pipeline.h"
 
 struct pipeline {
 	pthread_mutex_t lock;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A small persistent pool of threads that runs the parts of one batch of work in parallel. */
-#ifndef VMC_VOLUME_WORKERS_H
-#define VMC_VOLUME_WORKERS_H
+#ifndef VMC_BASE_WORKERS_H
+#define VMC_BASE_WORKERS_H
 
 struct workers;
 

@@ -1,14 +1,12 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Small shared helpers: big-endian fields, overflow-checked arithmetic, logging. */
-#ifndef VMC_UTIL_H
-#define VMC_UTIL_H
+/* The ground floor: big-endian fields, overflow-checked arithmetic, small helpers. */
+#ifndef VMC_BASE_UTIL_H
+#define VMC_BASE_UTIL_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
-
-#include "vmcrypt.h"
 
 static inline uint16_t load_be16(const uint8_t *p)
 {
@@ -78,17 +76,7 @@ static inline void copy_fixed_str(char *dst, size_t dst_len, const uint8_t *src,
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Library logging: formats and hands the message to the installed sink. */
-void vmc_log(enum vmc_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-#define log_debug(...) vmc_log(VMC_LOG_DEBUG, __VA_ARGS__)
-#define log_info(...)  vmc_log(VMC_LOG_INFO, __VA_ARGS__)
-#define log_warn(...)  vmc_log(VMC_LOG_WARN, __VA_ARGS__)
-#define log_err(...)   vmc_log(VMC_LOG_ERROR, __VA_ARGS__)
-
-/* Suppresses log messages (while probing something whose failure is expected). */
-void vmc_set_log_muted(bool muted);
-
 /* Number of online CPUs (at least 1). */
-unsigned vmc_cpu_count(void);
+unsigned cpu_count(void);
 
 #endif

@@ -3,18 +3,23 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "util.h"
+#include "base/log.h"
 
 static vmc_log_fn *log_sink;
 static void *log_userdata;
 static bool log_debug_on;
-static _Thread_local bool log_muted;
+static _Thread_local unsigned log_muted;
 
-void vmc_set_log_muted(bool muted)
+void log_mute(void)
 {
-	log_muted = muted;
+	log_muted++;
+}
+
+void log_unmute(void)
+{
+	if (log_muted)
+		log_muted--;
 }
 
 VMC_API void vmc_set_log(vmc_log_fn *fn, void *userdata)
@@ -28,7 +33,7 @@ VMC_API void vmc_set_debug(bool on)
 	log_debug_on = on;
 }
 
-void vmc_log(enum vmc_log_level level, const char *fmt, ...)
+void log_write(enum vmc_log_level level, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -39,12 +44,6 @@ void vmc_log(enum vmc_log_level level, const char *fmt, ...)
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
 	log_sink(level, msg, log_userdata);
-}
-
-unsigned vmc_cpu_count(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
 }
 
 VMC_API const char *vmc_strerror(int err)

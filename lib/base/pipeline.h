@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* A bounded ring of slots between one producer thread and one consumer thread. */
-#ifndef VMC_VOLUME_PIPELINE_H
-#define VMC_VOLUME_PIPELINE_H
+#ifndef VMC_BASE_PIPELINE_H
+#define VMC_BASE_PIPELINE_H
 
 /*
  * The ring hands out slot indices in [0, nslots); the users keep the buffers.
