@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "format/cipher_name.h"
 #include "format/luks1.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -43,17 +44,6 @@ static int get_str(const uint8_t *buf, size_t off, size_t len, char *dst, size_t
 	}
 	copy_fixed_str(dst, dst_len, buf + off, len);
 	return 0;
-}
-
-/* True when spec is a data cipher the engine knows, whatever the key size. */
-static bool cipher_known(const char *spec)
-{
-	static const size_t sizes[] = {16, 24, 32, 64};
-
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
-		if (sector_cipher_supported(spec, sizes[i]))
-			return true;
-	return false;
 }
 
 uint32_t luks1_layout(size_t key_size, uint32_t stripes, uint32_t *ret_slot_sectors)
@@ -106,7 +96,7 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 		return VMC_ECORRUPT;
 	}
 	/* A known cipher with a key size it cannot take: a damaged header, not bad usage. */
-	if (cipher_known(m->cipher) && !sector_cipher_supported(m->cipher, key_bytes)) {
+	if (cipher_name_known(m->cipher) && !sector_cipher_supported(m->cipher, key_bytes)) {
 		log_err("LUKS1 header: a %u-byte key does not fit cipher %s", key_bytes, m->cipher);
 		return VMC_ECORRUPT;
 	}

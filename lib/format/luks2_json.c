@@ -1,21 +1,16 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* LUKS2 JSON metadata through json-c: bounded parse, schema validation, edits, serialisation. */
+/* LUKS2 JSON metadata, reading side: bounded parse, schema validation, the model from the tree. */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <json-c/json.h>
-
 #include "crypto/base64.h"
-#include "format/luks2_json.h"
+#include "format/cipher_name.h"
+#include "format/luks2_json_internal.h"
 #include "base/log.h"
 #include "base/util.h"
-
-struct luks2_json {
-	json_object *root;
-};
 
 /* Requirements this engine understands (others block writes). */
 static const char *const known_requirements[] = {
@@ -64,34 +59,6 @@ out:
 	return r;
 }
 
-static json_object *u64_string(uint64_t v)
-{
-	char buf[24];
-
-	snprintf(buf, sizeof(buf), "%" PRIu64, v);
-	return json_object_new_string(buf);
-}
-
-int luks2_json_new(uint64_t json_size, uint64_t keyslots_size, struct luks2_json **ret_json)
-{
-	struct luks2_json *j = calloc(1, sizeof(*j));
-	json_object *config;
-
-	if (!j)
-		return -ENOMEM;
-	j->root = json_object_new_object();
-	config = json_object_new_object();
-	json_object_object_add(j->root, "keyslots", json_object_new_object());
-	json_object_object_add(j->root, "tokens", json_object_new_object());
-	json_object_object_add(j->root, "segments", json_object_new_object());
-	json_object_object_add(j->root, "digests", json_object_new_object());
-	json_object_object_add(config, "json_size", u64_string(json_size));
-	json_object_object_add(config, "keyslots_size", u64_string(keyslots_size));
-	json_object_object_add(j->root, "config", config);
-	*ret_json = j;
-	return 0;
-}
-
 void luks2_json_free(struct luks2_json *j)
 {
 	if (!j)
@@ -101,21 +68,6 @@ void luks2_json_free(struct luks2_json *j)
 }
 
 /* --- typed getters: every number from the header is range checked --- */
-
-static json_object *get_obj(json_object *o, const char *key, json_type type)
-{
-	json_object *v;
-
-	if (!json_object_object_get_ex(o, key, &v) || !json_object_is_type(v, type))
-		return NULL;
-	return v;
-}
-
-static const char *get_str(json_object *o, const char *key)
-{
-	json_object *v = get_obj(o, key, json_type_string);
-	return v ? json_object_get_string(v) : NULL;
-}
 
 /* A 64-bit number stored as a decimal string, as LUKS2 requires. */
 static bool parse_u64(const char *s, uint64_t *ret)
@@ -154,7 +106,7 @@ static bool get_int(json_object *o, const char *key, int64_t min, int64_t max, i
 }
 
 /* Object keys of keyslots/digests/segments/tokens are decimal ids below max. */
-static int parse_id(const char *key, int max)
+int luks2_json_parse_id(const char *key, int max)
 {
 	uint64_t v;
 
@@ -173,7 +125,7 @@ static bool copy_str(char *dst, size_t len, const char *src)
 }
 
 /* An array of id strings into a bit mask. */
-static bool get_id_mask(json_object *o, const char *key, int max, uint64_t *ret)
+bool luks2_json_get_id_mask(json_object *o, const char *key, int max, uint64_t *ret)
 {
 	json_object *arr = get_obj(o, key, json_type_array);
 	uint64_t mask = 0;
@@ -188,7 +140,7 @@ static bool get_id_mask(json_object *o, const char *key, int max, uint64_t *ret)
 
 		if (!json_object_is_type(e, json_type_string))
 			return false;
-		id = parse_id(json_object_get_string(e), max);
+		id = luks2_json_parse_id(json_object_get_string(e), max);
 		if (id < 0)
 			return false;
 		mask |= 1ull << id;
@@ -352,8 +304,8 @@ static int parse_digest(json_object *dg, struct luks_digest *d, const char *id)
 		log_err("LUKS2 header: digest %s: unsupported type '%s'", id, type);
 		return VMC_ENOTSUP;
 	}
-	if (!get_id_mask(dg, "keyslots", LUKS_MAX_KEYSLOTS, &d->keyslots) ||
-	    !get_id_mask(dg, "segments", LUKS_MAX_SEGMENTS, &d->segments))
+	if (!luks2_json_get_id_mask(dg, "keyslots", LUKS_MAX_KEYSLOTS, &d->keyslots) ||
+	    !luks2_json_get_id_mask(dg, "segments", LUKS_MAX_SEGMENTS, &d->segments))
 		return bad("digest", id, "keyslots or segments list missing or invalid");
 	if (!copy_str(d->hash, sizeof(d->hash), get_str(dg, "hash")))
 		return bad("digest", id, "hash missing");
@@ -496,17 +448,6 @@ static bool ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
 	return alen && blen && a < b + blen && b < a + alen;
 }
 
-/* True when spec is a data cipher the engine knows, whatever the key size. */
-static bool cipher_known(const char *spec)
-{
-	static const size_t sizes[] = {16, 24, 32, 64};
-
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
-		if (sector_cipher_supported(spec, sizes[i]))
-			return true;
-	return false;
-}
-
 /* End of the bytes a segment covers: the end of the device (UINT64_MAX) when dynamic. */
 static uint64_t segment_end(const struct luks_segment *s)
 {
@@ -545,7 +486,7 @@ static int check_key_sizes(const struct luks_meta *m)
 {
 	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
 		const struct luks_keyslot *k = &m->keyslots[i];
-		if (k->kind == LUKS_KEYSLOT_LUKS2 && cipher_known(k->area_cipher) &&
+		if (k->kind == LUKS_KEYSLOT_LUKS2 && cipher_name_known(k->area_cipher) &&
 		    !sector_cipher_supported(k->area_cipher, k->area_key_size)) {
 			log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit its area "
 				"cipher %s",
@@ -564,7 +505,8 @@ static int check_key_sizes(const struct luks_meta *m)
 			for (int s = 0; s < LUKS_MAX_SEGMENTS; s++) {
 				const struct luks_segment *g = &m->segments[s];
 				if (!(m->digests[d].segments & (1ull << s)) ||
-				    g->kind != LUKS_SEGMENT_CRYPT || !cipher_known(g->cipher) ||
+				    g->kind != LUKS_SEGMENT_CRYPT ||
+				    !cipher_name_known(g->cipher) ||
 				    sector_cipher_supported(g->cipher, k->key_size))
 					continue;
 				log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit the "
@@ -577,14 +519,17 @@ static int check_key_sizes(const struct luks_meta *m)
 	return 0;
 }
 
-/* Cross-reference checks: areas inside the keyslots area, no overlaps, digests link real objects.
+/*
+ * Cross-reference checks: areas inside the keyslots area, no overlaps, digests link real objects,
+ * no keyslot in two digests. Reads the model only (bind_digests records the links).
  */
-static int check_layout(struct luks_meta *m, uint64_t hdr_size)
+static int check_layout(const struct luks_meta *m, uint64_t hdr_size)
 {
 	uint64_t ks_start = 2 * hdr_size, ks_end = ks_start + m->keyslots_size;
+	uint64_t bound = 0; /* keyslots listed by the digests checked so far */
 
 	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
-		struct luks_keyslot *k = &m->keyslots[i];
+		const struct luks_keyslot *k = &m->keyslots[i];
 		uint64_t end;
 
 		if (k->kind == LUKS_KEYSLOT_UNUSED || (!k->area_size && !k->area_offset))
@@ -638,7 +583,7 @@ static int check_layout(struct luks_meta *m, uint64_t hdr_size)
 		}
 	}
 	for (int i = 0; i < LUKS_MAX_DIGESTS; i++) {
-		struct luks_digest *d = &m->digests[i];
+		const struct luks_digest *d = &m->digests[i];
 		if (!d->used)
 			continue;
 		for (int k = 0; k < LUKS_MAX_KEYSLOTS; k++) {
@@ -649,12 +594,12 @@ static int check_layout(struct luks_meta *m, uint64_t hdr_size)
 					k);
 				return VMC_ECORRUPT;
 			}
-			if (m->keyslots[k].digest >= 0 && m->keyslots[k].digest != i) {
+			if (bound & (1ull << k)) {
 				log_err("LUKS2 header: keyslot %d is bound to two digests", k);
 				return VMC_ECORRUPT;
 			}
-			m->keyslots[k].digest = i;
 		}
+		bound |= d->keyslots;
 		for (int s = 0; s < LUKS_MAX_SEGMENTS; s++) {
 			if ((d->segments & (1ull << s)) &&
 			    m->segments[s].kind == LUKS_SEGMENT_UNUSED) {
@@ -665,6 +610,18 @@ static int check_layout(struct luks_meta *m, uint64_t hdr_size)
 		}
 	}
 	return 0;
+}
+
+/* Records in each keyslot the digest that lists it (check_layout made it unique). */
+static void bind_digests(struct luks_meta *m)
+{
+	for (int i = 0; i < LUKS_MAX_DIGESTS; i++) {
+		if (!m->digests[i].used)
+			continue;
+		for (int k = 0; k < LUKS_MAX_KEYSLOTS; k++)
+			if (m->digests[i].keyslots & (1ull << k))
+				m->keyslots[k].digest = i;
+	}
 }
 
 int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
@@ -689,21 +646,21 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 	m->reencrypt = false;
 
 	json_object_object_foreach (keyslots, kkey, kval) {
-		int id = parse_id(kkey, LUKS_MAX_KEYSLOTS);
+		int id = luks2_json_parse_id(kkey, LUKS_MAX_KEYSLOTS);
 		if (id < 0)
 			return bad("keyslot", kkey, "invalid keyslot id");
 		if ((r = parse_keyslot(kval, &m->keyslots[id], kkey)) < 0)
 			return r;
 	}
 	json_object_object_foreach (digests, dkey, dval) {
-		int id = parse_id(dkey, LUKS_MAX_DIGESTS);
+		int id = luks2_json_parse_id(dkey, LUKS_MAX_DIGESTS);
 		if (id < 0)
 			return bad("digest", dkey, "invalid digest id");
 		if ((r = parse_digest(dval, &m->digests[id], dkey)) < 0)
 			return r;
 	}
 	json_object_object_foreach (segments, skey, sval) {
-		int id = parse_id(skey, LUKS_MAX_SEGMENTS);
+		int id = luks2_json_parse_id(skey, LUKS_MAX_SEGMENTS);
 		if (id < 0)
 			return bad("segment", skey, "invalid segment id");
 		if ((r = parse_segment(sval, &m->segments[id], skey)) < 0)
@@ -711,10 +668,10 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 	}
 	json_object_object_foreach (tokens, tkey, tval) {
 		uint64_t mask = 0;
-		if (parse_id(tkey, LUKS_MAX_KEYSLOTS) < 0 ||
+		if (luks2_json_parse_id(tkey, LUKS_MAX_KEYSLOTS) < 0 ||
 		    !json_object_is_type(tval, json_type_object) || !get_str(tval, "type"))
 			return bad("token", tkey, "invalid id, or not an object with a type");
-		if (!get_id_mask(tval, "keyslots", LUKS_MAX_KEYSLOTS, &mask))
+		if (!luks2_json_get_id_mask(tval, "keyslots", LUKS_MAX_KEYSLOTS, &mask))
 			return bad("token", tkey, "keyslots list missing or invalid");
 		for (int k = 0; k < LUKS_MAX_KEYSLOTS; k++)
 			if ((mask & (1ull << k)) && m->keyslots[k].kind == LUKS_KEYSLOT_UNUSED)
@@ -723,530 +680,10 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 	}
 	if ((r = parse_config(config, hdr_size, m)) < 0)
 		return r;
-	if ((r = check_layout(m, hdr_size)) < 0 || (r = check_segment_overlaps(m)) < 0)
+	if ((r = check_layout(m, hdr_size)) < 0)
+		return r;
+	bind_digests(m);
+	if ((r = check_segment_overlaps(m)) < 0)
 		return r;
 	return check_key_sizes(m);
-}
-
-static json_object *id_array(uint64_t mask)
-{
-	json_object *arr = json_object_new_array();
-	char buf[8];
-
-	for (int i = 0; i < 64; i++) {
-		if (!(mask & (1ull << i)))
-			continue;
-		snprintf(buf, sizeof(buf), "%d", i);
-		json_object_array_add(arr, json_object_new_string(buf));
-	}
-	return arr;
-}
-
-static json_object *b64_string(const uint8_t *data, size_t len)
-{
-	char buf[LUKS_SALT_MAX * 2 + 4];
-
-	base64_encode(data, len, buf);
-	return json_object_new_string(buf);
-}
-
-static void set_child(json_object *parent, const char *section, int id, json_object *obj)
-{
-	json_object *sect = get_obj(parent, section, json_type_object);
-	char key[8];
-
-	snprintf(key, sizeof(key), "%d", id);
-	json_object_object_del(sect, key);
-	json_object_object_add(sect, key, obj);
-}
-
-int luks2_json_set_keyslot(struct luks2_json *j, int id, const struct luks_keyslot *k)
-{
-	json_object *ks, *af, *area, *kdf;
-
-	if (id < 0 || id >= LUKS_MAX_KEYSLOTS || k->kind != LUKS_KEYSLOT_LUKS2)
-		return -EINVAL;
-	ks = json_object_new_object();
-	af = json_object_new_object();
-	area = json_object_new_object();
-	kdf = json_object_new_object();
-	json_object_object_add(ks, "type", json_object_new_string("luks2"));
-	json_object_object_add(ks, "key_size", json_object_new_int64((int64_t)k->key_size));
-	json_object_object_add(af, "type", json_object_new_string("luks1"));
-	json_object_object_add(af, "stripes", json_object_new_int64(k->stripes));
-	json_object_object_add(af, "hash", json_object_new_string(k->af_hash));
-	json_object_object_add(ks, "af", af);
-	json_object_object_add(area, "type", json_object_new_string("raw"));
-	json_object_object_add(area, "offset", u64_string(k->area_offset));
-	json_object_object_add(area, "size", u64_string(k->area_size));
-	json_object_object_add(area, "encryption", json_object_new_string(k->area_cipher));
-	json_object_object_add(area, "key_size", json_object_new_int64((int64_t)k->area_key_size));
-	json_object_object_add(ks, "area", area);
-	json_object_object_add(kdf, "type", json_object_new_string(kdf_type_name(k->kdf.type)));
-	if (k->kdf.type == KDF_PBKDF2) {
-		json_object_object_add(kdf, "hash", json_object_new_string(k->kdf.hash));
-		json_object_object_add(kdf, "iterations", json_object_new_int64(k->kdf.iterations));
-	} else {
-		json_object_object_add(kdf, "time", json_object_new_int64(k->kdf.time));
-		json_object_object_add(kdf, "memory", json_object_new_int64(k->kdf.memory_kib));
-		json_object_object_add(kdf, "cpus", json_object_new_int64(k->kdf.parallel));
-	}
-	json_object_object_add(kdf, "salt", b64_string(k->salt, k->salt_len));
-	json_object_object_add(ks, "kdf", kdf);
-	if (k->priority != 1)
-		json_object_object_add(ks, "priority", json_object_new_int(k->priority));
-	set_child(j->root, "keyslots", id, ks);
-	return 0;
-}
-
-int luks2_json_remove_keyslot(struct luks2_json *j, int id)
-{
-	static const char *const linked[] = {"digests", "tokens"};
-	json_object *keyslots = get_obj(j->root, "keyslots", json_type_object);
-	char key[8];
-
-	snprintf(key, sizeof(key), "%d", id);
-	json_object_object_del(keyslots, key);
-	/* Unlink the slot from digests and tokens, as cryptsetup does (it rejects dangling ids). */
-	for (size_t n = 0; n < ARRAY_SIZE(linked); n++) {
-		json_object *sect = get_obj(j->root, linked[n], json_type_object);
-		if (!sect)
-			continue;
-		json_object_object_foreach (sect, okey, oval) {
-			json_object *arr = get_obj(oval, "keyslots", json_type_array);
-			(void)okey;
-			if (!arr)
-				continue;
-			for (size_t i = json_object_array_length(arr); i-- > 0;) {
-				json_object *e = json_object_array_get_idx(arr, i);
-				if (json_object_is_type(e, json_type_string) &&
-				    strcmp(json_object_get_string(e), key) == 0)
-					json_object_array_del_idx(arr, i, 1);
-			}
-		}
-	}
-	return 0;
-}
-
-int luks2_json_set_digest(struct luks2_json *j, int id, const struct luks_digest *d)
-{
-	json_object *dg;
-
-	if (id < 0 || id >= LUKS_MAX_DIGESTS)
-		return -EINVAL;
-	dg = json_object_new_object();
-	json_object_object_add(dg, "type", json_object_new_string("pbkdf2"));
-	json_object_object_add(dg, "keyslots", id_array(d->keyslots));
-	json_object_object_add(dg, "segments", id_array(d->segments));
-	json_object_object_add(dg, "hash", json_object_new_string(d->hash));
-	json_object_object_add(dg, "iterations", json_object_new_int64(d->iterations));
-	json_object_object_add(dg, "salt", b64_string(d->salt, d->salt_len));
-	json_object_object_add(dg, "digest", b64_string(d->value, d->value_len));
-	set_child(j->root, "digests", id, dg);
-	return 0;
-}
-
-int luks2_json_set_segment(struct luks2_json *j, int id, const struct luks_segment *s)
-{
-	json_object *sg;
-
-	if (id < 0 || id >= LUKS_MAX_SEGMENTS || s->kind != LUKS_SEGMENT_CRYPT)
-		return -EINVAL;
-	sg = json_object_new_object();
-	json_object_object_add(sg, "type", json_object_new_string("crypt"));
-	json_object_object_add(sg, "offset", u64_string(s->offset));
-	json_object_object_add(
-	    sg, "size", s->dynamic ? json_object_new_string("dynamic") : u64_string(s->size));
-	json_object_object_add(sg, "iv_tweak", u64_string(s->iv_tweak));
-	json_object_object_add(sg, "encryption", json_object_new_string(s->cipher));
-	json_object_object_add(sg, "sector_size", json_object_new_int64(s->sector_size));
-	set_child(j->root, "segments", id, sg);
-	return 0;
-}
-
-int luks2_json_serialize(const struct luks2_json *j, char **ret_text, size_t *ret_len)
-{
-	size_t len;
-	const char *s = json_object_to_json_string_ext(j->root, JSON_C_TO_STRING_PLAIN |
-								    JSON_C_TO_STRING_NOSLASHESCAPE);
-	char *copy;
-
-	if (!s)
-		return -ENOMEM;
-	len = strlen(s);
-	copy = strdup(s);
-	if (!copy)
-		return -ENOMEM;
-	*ret_text = copy;
-	*ret_len = len;
-	return 0;
-}
-
-char *luks2_json_pretty(const struct luks2_json *j)
-{
-	const char *s = json_object_to_json_string_ext(j->root, JSON_C_TO_STRING_PRETTY |
-								    JSON_C_TO_STRING_NOSLASHESCAPE);
-	return s ? strdup(s) : NULL;
-}
-
-int luks2_json_tokens(const struct luks2_json *j, int *ids, const char **types, int max)
-{
-	json_object *tokens = get_obj(j->root, "tokens", json_type_object);
-	int n = 0;
-
-	if (!tokens)
-		return 0;
-	json_object_object_foreach (tokens, tkey, tval) {
-		if (n >= max)
-			break;
-		ids[n] = parse_id(tkey, LUKS_MAX_KEYSLOTS);
-		types[n] = get_str(tval, "type");
-		n++;
-	}
-	return n;
-}
-
-void luks2_json_config_flags(const struct luks2_json *j, char *buf, size_t len)
-{
-	json_object *config = get_obj(j->root, "config", json_type_object);
-	json_object *flags = config ? get_obj(config, "flags", json_type_array) : NULL;
-	size_t used = 0;
-
-	buf[0] = '\0';
-	if (!flags)
-		return;
-	for (size_t i = 0; i < json_object_array_length(flags); i++) {
-		json_object *e = json_object_array_get_idx(flags, i);
-		int n;
-		if (!json_object_is_type(e, json_type_string))
-			continue;
-		n = snprintf(buf + used, len - used, "%s%s", used ? " " : "",
-			     json_object_get_string(e));
-		if (n < 0 || (size_t)n >= len - used)
-			break;
-		used += (size_t)n;
-	}
-}
-
-static json_object *hex_string(const uint8_t *data, size_t len)
-{
-	char buf[2 * LUKS_DIGEST_MAX + 1];
-
-	for (size_t i = 0; i < len && i < LUKS_DIGEST_MAX; i++)
-		snprintf(buf + 2 * i, 3, "%02x", data[i]);
-	buf[2 * (len < LUKS_DIGEST_MAX ? len : LUKS_DIGEST_MAX)] = '\0';
-	return json_object_new_string(buf);
-}
-
-/* LUKS1 in the same shape as LUKS2 metadata, so one schema serves scripts. */
-static json_object *luks1_tree(const struct luks_meta *m)
-{
-	json_object *root = json_object_new_object(), *keyslots = json_object_new_object();
-	json_object *segments = json_object_new_object(), *digests = json_object_new_object();
-	json_object *seg = json_object_new_object(), *dg = json_object_new_object();
-	const struct luks_digest *d = &m->digests[0];
-
-	for (int i = 0; i < 8; i++) {
-		const struct luks_keyslot *k = &m->keyslots[i];
-		json_object *ks, *kdf;
-		char id[4];
-
-		if (k->kind != LUKS_KEYSLOT_LUKS2)
-			continue;
-		ks = json_object_new_object();
-		kdf = json_object_new_object();
-		json_object_object_add(ks, "type", json_object_new_string("luks1"));
-		json_object_object_add(ks, "key_size", json_object_new_int64((int64_t)k->key_size));
-		json_object_object_add(ks, "stripes", json_object_new_int64(k->stripes));
-		json_object_object_add(ks, "offset", u64_string(k->area_offset));
-		json_object_object_add(kdf, "type", json_object_new_string("pbkdf2"));
-		json_object_object_add(kdf, "hash", json_object_new_string(k->kdf.hash));
-		json_object_object_add(kdf, "iterations", json_object_new_int64(k->kdf.iterations));
-		json_object_object_add(kdf, "salt", b64_string(k->salt, k->salt_len));
-		json_object_object_add(ks, "kdf", kdf);
-		snprintf(id, sizeof(id), "%d", i);
-		json_object_object_add(keyslots, id, ks);
-	}
-	json_object_object_add(seg, "type", json_object_new_string("crypt"));
-	json_object_object_add(seg, "offset", u64_string(m->segments[0].offset));
-	json_object_object_add(seg, "size", json_object_new_string("dynamic"));
-	json_object_object_add(seg, "iv_tweak", json_object_new_string("0"));
-	json_object_object_add(seg, "encryption", json_object_new_string(m->cipher));
-	json_object_object_add(seg, "sector_size", json_object_new_int(LUKS_SECTOR));
-	json_object_object_add(segments, "0", seg);
-	json_object_object_add(dg, "type", json_object_new_string("pbkdf2"));
-	json_object_object_add(dg, "keyslots", id_array(d->keyslots));
-	json_object_object_add(dg, "segments", id_array(1));
-	json_object_object_add(dg, "hash", json_object_new_string(d->hash));
-	json_object_object_add(dg, "iterations", json_object_new_int64(d->iterations));
-	json_object_object_add(dg, "salt", b64_string(d->salt, d->salt_len));
-	json_object_object_add(dg, "digest", b64_string(d->value, d->value_len));
-	json_object_object_add(digests, "0", dg);
-	json_object_object_add(root, "keyslots", keyslots);
-	json_object_object_add(root, "segments", segments);
-	json_object_object_add(root, "digests", digests);
-	return root;
-}
-
-char *luks_json_describe(const struct luks_meta *m, uint64_t data_size)
-{
-	json_object *root = NULL, *bin = json_object_new_object();
-	char *text = NULL;
-
-	if (m->version == 2) {
-		if (json_object_deep_copy(m->json->root, &root, NULL) < 0) {
-			json_object_put(bin);
-			return NULL;
-		}
-		json_object_object_add(bin, "seqid", u64_string(m->seqid));
-		json_object_object_add(bin, "hdr_size", u64_string(m->hdr_size));
-		json_object_object_add(bin, "label", json_object_new_string(m->label));
-		json_object_object_add(bin, "subsystem", json_object_new_string(m->subsystem));
-		json_object_object_add(bin, "checksum_alg", json_object_new_string(m->csum_alg));
-	} else {
-		root = luks1_tree(m);
-		json_object_object_add(bin, "hash_spec", json_object_new_string(m->hash));
-		json_object_object_add(bin, "payload_offset",
-				       json_object_new_int64(m->payload_offset));
-		json_object_object_add(bin, "mk_digest",
-				       hex_string(m->digests[0].value, m->digests[0].value_len));
-	}
-	json_object_object_add(bin, "version", json_object_new_int(m->version));
-	json_object_object_add(bin, "uuid", json_object_new_string(m->uuid));
-	json_object_object_add(bin, "data_size", u64_string(data_size));
-	json_object_object_add(root, "binary", bin);
-	text = strdup(json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
-							       JSON_C_TO_STRING_NOSLASHESCAPE));
-	json_object_put(root);
-	return text;
-}
-
-static json_object *child(const struct luks2_json *j, const char *section, int id)
-{
-	json_object *sect = get_obj(j->root, section, json_type_object);
-	char key[8];
-
-	snprintf(key, sizeof(key), "%d", id);
-	return sect ? get_obj(sect, key, json_type_object) : NULL;
-}
-
-int luks2_json_set_priority(struct luks2_json *j, int slot, int priority)
-{
-	json_object *ks = child(j, "keyslots", slot);
-
-	if (!ks || priority < 0 || priority > 2)
-		return -EINVAL;
-	json_object_object_del(ks, "priority");
-	if (priority != 1)
-		json_object_object_add(ks, "priority", json_object_new_int(priority));
-	return 0;
-}
-
-int luks2_json_digest_link(struct luks2_json *j, int digest, int slot, bool link)
-{
-	json_object *dg = child(j, "digests", digest), *arr;
-	char key[8];
-
-	if (!dg || !(arr = get_obj(dg, "keyslots", json_type_array)))
-		return -EINVAL;
-	snprintf(key, sizeof(key), "%d", slot);
-	for (size_t i = json_object_array_length(arr); i-- > 0;) {
-		json_object *e = json_object_array_get_idx(arr, i);
-		if (strcmp(json_object_get_string(e), key) == 0)
-			json_object_array_del_idx(arr, i, 1);
-	}
-	if (link)
-		json_object_array_add(arr, json_object_new_string(key));
-	return 0;
-}
-
-/* A token as cryptsetup requires it: an object with a string type and a keyslots id list. */
-static int check_token(json_object *tok)
-{
-	uint64_t mask;
-
-	if (!json_object_is_type(tok, json_type_object) || !get_str(tok, "type") ||
-	    !get_id_mask(tok, "keyslots", LUKS_MAX_KEYSLOTS, &mask)) {
-		log_err("token: must be a JSON object with a \"type\" string and a \"keyslots\" "
-			"array of keyslot ids");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int luks2_json_token_set(struct luks2_json *j, int id, const char *text)
-{
-	struct json_tokener *tok = json_tokener_new_ex(LUKS2_JSON_MAX_DEPTH);
-	json_object *obj = NULL;
-	size_t len = strlen(text);
-	int r = -EINVAL;
-
-	if (!tok)
-		return -ENOMEM;
-	if (id < 0 || id >= LUKS_MAX_KEYSLOTS || len > INT32_MAX)
-		goto out;
-	obj = json_tokener_parse_ex(tok, text, (int)len);
-	if (!obj || json_tokener_get_error(tok) != json_tokener_success) {
-		log_err("token: not valid JSON");
-		goto out;
-	}
-	while ((size_t)json_tokener_get_parse_end(tok) < len &&
-	       strchr(" \t\r\n", text[json_tokener_get_parse_end(tok)]))
-		len--;
-	if ((size_t)json_tokener_get_parse_end(tok) != len) {
-		log_err("token: trailing data after the JSON object");
-		goto out;
-	}
-	r = check_token(obj);
-	if (r < 0)
-		goto out;
-	set_child(j->root, "tokens", id, obj);
-	obj = NULL;
-out:
-	json_object_put(obj);
-	json_tokener_free(tok);
-	return r;
-}
-
-int luks2_json_token_get(const struct luks2_json *j, int id, char **ret_text)
-{
-	json_object *tok = child(j, "tokens", id);
-	const char *s;
-
-	if (!tok)
-		return -ENOENT;
-	s = json_object_to_json_string_ext(tok,
-					   JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
-	*ret_text = s ? strdup(s) : NULL;
-	return *ret_text ? 0 : -ENOMEM;
-}
-
-int luks2_json_token_remove(struct luks2_json *j, int id)
-{
-	json_object *sect = get_obj(j->root, "tokens", json_type_object);
-	char key[8];
-
-	if (!child(j, "tokens", id))
-		return -ENOENT;
-	snprintf(key, sizeof(key), "%d", id);
-	json_object_object_del(sect, key);
-	return 0;
-}
-
-int luks2_json_token_free_id(const struct luks2_json *j)
-{
-	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++)
-		if (!child(j, "tokens", i))
-			return i;
-	return -ENOSPC;
-}
-
-/* --- re-encryption metadata --- */
-
-int luks2_json_set_reencrypt_keyslot(struct luks2_json *j, int id, const struct luks_keyslot *k)
-{
-	const struct luks_reenc *re = &k->reenc;
-	json_object *ks, *area;
-
-	if (id < 0 || id >= LUKS_MAX_KEYSLOTS || k->kind != LUKS_KEYSLOT_REENCRYPT)
-		return -EINVAL;
-	ks = json_object_new_object();
-	area = json_object_new_object();
-	json_object_object_add(area, "offset", u64_string(k->area_offset));
-	json_object_object_add(area, "size", u64_string(k->area_size));
-	json_object_object_add(area, "type", json_object_new_string(re->type));
-	if (strstr(re->type, "checksum")) {
-		json_object_object_add(area, "hash", json_object_new_string(re->hash));
-		json_object_object_add(area, "sector_size", json_object_new_int64(re->sector_size));
-	}
-	if (strncmp(re->type, "datashift", 9) == 0)
-		json_object_object_add(area, "shift_size", u64_string(re->shift));
-	json_object_object_add(ks, "area", area);
-	json_object_object_add(ks, "type", json_object_new_string("reencrypt"));
-	json_object_object_add(ks, "key_size", json_object_new_int(1));
-	json_object_object_add(ks, "mode", json_object_new_string(re->mode));
-	json_object_object_add(ks, "direction", json_object_new_string(re->direction));
-	json_object_object_add(ks, "priority", json_object_new_int(0));
-	set_child(j->root, "keyslots", id, ks);
-	return 0;
-}
-
-static json_object *segment_object(const struct luks_segment *s)
-{
-	json_object *sg = json_object_new_object();
-
-	json_object_object_add(
-	    sg, "type", json_object_new_string(s->kind == LUKS_SEGMENT_CRYPT ? "crypt" : "linear"));
-	json_object_object_add(sg, "offset", u64_string(s->offset));
-	json_object_object_add(
-	    sg, "size", s->dynamic ? json_object_new_string("dynamic") : u64_string(s->size));
-	if (s->kind == LUKS_SEGMENT_CRYPT) {
-		json_object_object_add(sg, "iv_tweak", u64_string(s->iv_tweak));
-		json_object_object_add(sg, "encryption", json_object_new_string(s->cipher));
-		json_object_object_add(sg, "sector_size", json_object_new_int64(s->sector_size));
-	}
-	if (s->flag[0]) {
-		json_object *flags = json_object_new_array();
-		json_object_array_add(flags, json_object_new_string(s->flag));
-		json_object_object_add(sg, "flags", flags);
-	}
-	return sg;
-}
-
-int luks2_json_set_segments(struct luks2_json *j, const struct luks_segment *segs, int n)
-{
-	json_object *sect = json_object_new_object();
-	char key[12];
-
-	for (int i = 0; i < n; i++) {
-		if (segs[i].kind == LUKS_SEGMENT_UNUSED) {
-			json_object_put(sect);
-			return -EINVAL;
-		}
-		snprintf(key, sizeof(key), "%d", i);
-		json_object_object_add(sect, key, segment_object(&segs[i]));
-	}
-	json_object_object_del(j->root, "segments");
-	json_object_object_add(j->root, "segments", sect);
-	return 0;
-}
-
-int luks2_json_remove_digest(struct luks2_json *j, int id)
-{
-	json_object *sect = get_obj(j->root, "digests", json_type_object);
-	char key[8];
-
-	snprintf(key, sizeof(key), "%d", id);
-	json_object_object_del(sect, key);
-	return 0;
-}
-
-int luks2_json_set_requirement(struct luks2_json *j, const char *name, bool on)
-{
-	json_object *config = get_obj(j->root, "config", json_type_object);
-	json_object *req, *mand;
-
-	if (!config)
-		return -EINVAL;
-	req = get_obj(config, "requirements", json_type_object);
-	if (!req && !on)
-		return 0;
-	if (!req) {
-		req = json_object_new_object();
-		json_object_object_add(config, "requirements", req);
-	}
-	mand = get_obj(req, "mandatory", json_type_array);
-	if (!mand) {
-		mand = json_object_new_array();
-		json_object_object_add(req, "mandatory", mand);
-	}
-	for (size_t i = json_object_array_length(mand); i-- > 0;)
-		if (strcmp(json_object_get_string(json_object_array_get_idx(mand, i)), name) == 0)
-			json_object_array_del_idx(mand, i, 1);
-	if (on)
-		json_object_array_add(mand, json_object_new_string(name));
-	/* An empty requirements object is removed, as cryptsetup does. */
-	if (json_object_array_length(mand) == 0 && json_object_object_length(req) == 1)
-		json_object_object_del(config, "requirements");
-	return 0;
 }

@@ -24,7 +24,7 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 
 /* Replaces (or adds) keyslot id with the model's description of a luks2 keyslot. */
 int luks2_json_set_keyslot(struct luks2_json *j, int id, const struct luks_keyslot *k);
-/* Removes keyslot id and its references from digests and tokens' keyslot lists are kept. */
+/* Removes keyslot id, and its id from the keyslots lists of digests and tokens. */
 int luks2_json_remove_keyslot(struct luks2_json *j, int id);
 /* Replaces (or adds) digest id (type pbkdf2). */
 int luks2_json_set_digest(struct luks2_json *j, int id, const struct luks_digest *d);

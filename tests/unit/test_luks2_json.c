@@ -128,5 +128,10 @@ int main(void)
 	reject("\"tokens\":{\"3\":{\"type\":\"vendor-x\"",
 	       "\"tokens\":{\"3\":{\"typo\":\"vendor-x\"");
 	reject("\"salt\":\"AAAA", "\"salt\":\"!AAA");
+	/* A second digest listing keyslot 0: a keyslot is bound to one digest only. */
+	reject("\"digests\":{\"0\":",
+	       "\"digests\":{\"1\":{\"type\":\"pbkdf2\",\"keyslots\":[\"0\"],\"segments\":[\"0\"],"
+	       "\"hash\":\"sha256\",\"iterations\":1000,\"salt\":\"AAAAAAAAAAAAAAAAAAAAAA==\","
+	       "\"digest\":\"AAAAAAAAAAAAAAAAAAAAAA==\"},\"0\":");
 	return 0;
 }
