@@ -237,13 +237,23 @@ static int journal_write(struct storage *hdr, const struct luks_meta *m, const c
 	return r;
 }
 
-int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const char *label,
-		 const char *journal)
+/* Where a conversion keeps the old header region until the new one is committed. */
+static char *journal_path(const struct storage *hdr)
+{
+	char *p = NULL;
+
+	if (asprintf(&p, "%s.vmcrypt-convert", storage_path(hdr)) < 0)
+		return NULL;
+	return p;
+}
+
+int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const char *label)
 {
 	struct moved_slots mv = {0};
 	struct luks_meta n;
 	uint64_t region = luks_header_region(m), dev = 0;
 	uint8_t *zero = NULL;
+	char *journal = NULL;
 	int r;
 
 	memset(&n, 0, sizeof(n));
@@ -251,6 +261,15 @@ int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const ch
 		log_err("the image is already LUKS%d", version);
 		return -EINVAL;
 	}
+	if (!storage_is_regular(hdr)) {
+		log_err("%s: conversion needs the header in a regular file (it keeps a journal "
+			"next to it)",
+			storage_path(hdr));
+		return VMC_ENOTSUP;
+	}
+	journal = journal_path(hdr);
+	if (!journal)
+		return -ENOMEM;
 	if (m->version == 1 && !m->payload_offset) {
 		/* Detached LUKS1 header: the LUKS2 header may grow into a standard-size file. */
 		if (storage_size(hdr, &dev) == 0 && dev > region)
@@ -312,21 +331,52 @@ int luks_convert(struct storage *hdr, struct luks_meta *m, int version, const ch
 	memset(&n, 0, sizeof(n));
 out:
 	free(zero);
+	free(journal);
 	moved_clear(&mv);
 	luks_meta_clear(&n);
 	return r;
 }
 
-int luks_convert_recover(struct storage *hdr, const char *journal)
+int luks_convert_recover(struct storage *hdr, bool read_only)
 {
-	int r;
+	char *journal = journal_path(hdr);
+	int r = 0;
 
+	if (!journal)
+		return -ENOMEM;
 	if (access(journal, F_OK) != 0)
-		return 0;
+		goto out;
+	if (read_only) {
+		log_err("%s: a conversion was interrupted; open the image for writing (e.g. "
+			"vmcrypt repair) to roll it back from %s",
+			storage_path(hdr), journal);
+		r = VMC_EBUSY;
+		goto out;
+	}
 	log_warn("%s: an interrupted conversion left its journal; restoring the header from it",
 		 journal);
 	r = luks_header_restore(hdr, NULL, journal, true);
-	if (r == 0)
+	if (r == 0) {
 		unlink(journal);
+		goto out;
+	}
+	{
+		/* An unusable journal while the image's own header is intact: stale. */
+		struct luks_meta m;
+		memset(&m, 0, sizeof(m));
+		log_mute();
+		if (luks_meta_load(hdr, &m, NULL) == 0) {
+			unlink(journal);
+			r = 0;
+		}
+		log_unmute();
+		luks_meta_clear(&m);
+		if (r == 0)
+			log_warn("%s: removed an incomplete conversion journal; the image's header "
+				 "is intact",
+				 storage_path(hdr));
+	}
+out:
+	free(journal);
 	return r;
 }

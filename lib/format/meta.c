@@ -62,6 +62,20 @@ uint64_t luks_meta_data_offset(const struct luks_meta *m)
 	return off == UINT64_MAX ? 0 : off;
 }
 
+uint64_t luks_meta_data_size(const struct luks_meta *m, uint64_t dev_size)
+{
+	int i = luks_meta_data_segment(m);
+	const struct luks_segment *s = i >= 0 ? &m->segments[i] : NULL;
+
+	if (!s)
+		return 0;
+	if (!s->dynamic)
+		return s->size;
+	if (dev_size < s->offset)
+		return 0;
+	return (dev_size - s->offset) / s->sector_size * s->sector_size;
+}
+
 static int storage_reader(void *ctx, void *buf, size_t len, uint64_t off)
 {
 	return storage_read(ctx, buf, len, off);

@@ -133,6 +133,12 @@ int luks_meta_data_segment(const struct luks_meta *m);
 int luks_meta_segment_digest(const struct luks_meta *m, int seg);
 /* Data offset in bytes (the lowest data segment offset). */
 uint64_t luks_meta_data_offset(const struct luks_meta *m);
+/*
+ * Plaintext bytes of the data segment (luks_meta_data_segment) on a data
+ * device of dev_size bytes: its size, or for a dynamic segment what fits
+ * from its offset on, in whole sectors. 0 without a data segment.
+ */
+uint64_t luks_meta_data_size(const struct luks_meta *m, uint64_t dev_size);
 
 struct storage;
 /*

@@ -4,6 +4,7 @@
 #include <errno.h>
 
 #include "io/partition.h"
+#include "io/storage.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -40,4 +41,26 @@ int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t 
 out:
 	blkid_free_probe(pr);
 	return r;
+}
+
+int partition_open(const char *path, unsigned flags, int partno, struct storage **ret_st)
+{
+	struct storage *st = NULL;
+	uint64_t off = 0, size = 0;
+	int r;
+
+	if (partno < 0) {
+		log_err("partition numbers start at 1");
+		return -EINVAL;
+	}
+	if (partno > 0 && (r = partition_find(path, partno, &off, &size)) < 0)
+		return r;
+	if ((r = storage_open(path, flags, &st)) < 0)
+		return r;
+	if (partno > 0 && (r = storage_set_window(st, off, size)) < 0) {
+		storage_free(st);
+		return r;
+	}
+	*ret_st = st;
+	return 0;
 }

@@ -12,4 +12,13 @@
  */
 int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t *ret_size);
 
+struct storage;
+
+/*
+ * Opens the data device at path with storage_open's flags: the whole file
+ * when partno is 0, else a handle restricted to partition partno (-EINVAL for
+ * a negative number).
+ */
+int partition_open(const char *path, unsigned flags, int partno, struct storage **ret_st);
+
 #endif

@@ -74,4 +74,74 @@ struct reenc_start {
 int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_start *st,
 	       const struct reenc_plan *plan);
 
+/*
+ * The LUKS device a re-key or an in-place conversion works on, lent by its
+ * owner (the image object above): the header and data storage (the same
+ * handle unless the header is detached), the loaded header, which the engine
+ * keeps true to the disk as it commits, and the keys it finds (secmem; owned
+ * by the lender, filled by the engine). The engine never builds a plaintext
+ * view: afterwards the owner builds one from meta and keys.
+ */
+struct reenc_dev {
+	struct storage *hdr;
+	struct storage *data;
+	struct luks_meta *meta;
+	struct reenc_keys *keys;
+	bool read_only;
+};
+
+/* The engine's plan from the public re-encryption parameters. */
+void reenc_plan_from(const struct vmc_reencrypt_params *p, struct reenc_plan *plan);
+
+/*
+ * Unlocks a device whose re-encryption is unfinished: the keys of both
+ * layouts (one passphrase must open both) into d->keys, and recovery of a
+ * crashed hotzone (VMC_EBUSY with a message when d is read-only).
+ */
+int reenc_open(struct reenc_dev *d, const void *pass, size_t pass_len);
+
+/*
+ * vmc_image_rekey's engine: resumes the re-encryption recorded in the header,
+ * or starts a re-key (a new volume key under p->new_pass, or pass when none),
+ * LUKS1 images through LUKS2 and back. 0 when finished, -ECANCELED when
+ * stopped cleanly (resumable); d->keys then hold the keys of the layout.
+ */
+int reenc_rekey(struct reenc_dev *d, const void *pass, size_t pass_len,
+		const struct vmc_reencrypt_params *p);
+
+/*
+ * Whether fp and reduce_size ask for an in-place encryption that can be done
+ * (LUKS2; a detached header or a reduction, one of the two). Checked before
+ * anything is opened or created; again by reenc_encrypt_in_place.
+ */
+int reenc_encrypt_in_place_check(const struct vmc_format_params *fp, uint64_t reduce_size);
+
+/*
+ * In-place encryption of the plain image on d->data (opened, locked; d->hdr is
+ * the same handle or a new detached header file): formats the header, moves
+ * data as reduce_size asks, runs the encryption. On success d->meta is the new
+ * header and d->keys[0] its volume key (-ECANCELED: stopped, resumable).
+ * fp->partition names the partition d->data is a window on (for the file
+ * system probe).
+ */
+int reenc_encrypt_in_place(struct reenc_dev *d, const struct vmc_format_params *fp,
+			   uint64_t reduce_size, bool force, const void *pass, size_t pass_len,
+			   const struct vmc_reencrypt_params *p);
+
+/*
+ * In-place decryption (vmc_decrypt_in_place's engine). An image with its
+ * header inside first moves the header to p->new_header: d->hdr is then that
+ * new storage, owned by the lender from then on.
+ */
+int reenc_decrypt_in_place(struct reenc_dev *d, const void *pass, size_t pass_len,
+			   const struct vmc_reencrypt_params *p);
+
+/*
+ * Run at every open of an image with its header inside: an in-place
+ * encryption with a data shift keeps the start of the image in
+ * PATH.vmcrypt-encrypt until its header is written. With header_ok the journal
+ * is stale and removed; otherwise the start of the image is restored from it.
+ */
+int reenc_inplace_recover(struct storage *st, bool header_ok);
+
 #endif

@@ -24,6 +24,26 @@ struct volume_spec {
 };
 
 /*
+ * The stretch LUKS segment s describes, read and written with key (ignored,
+ * and the data stored in the clear, for a linear segment).
+ */
+static inline struct volume_spec volume_spec_of(const struct luks_segment *s, const uint8_t *key,
+						size_t key_len)
+{
+	bool crypt = s->kind == LUKS_SEGMENT_CRYPT;
+	return (struct volume_spec){
+	    .offset = s->offset,
+	    .size = s->size,
+	    .dynamic = s->dynamic,
+	    .iv_tweak = s->iv_tweak,
+	    .cipher = crypt ? s->cipher : NULL,
+	    .sector_size = s->sector_size,
+	    .key = crypt ? key : NULL,
+	    .key_len = crypt ? key_len : 0,
+	};
+}
+
+/*
  * A plaintext view made of n stretches laid end to end (a LUKS2 segment list
  * in id order; one entry outside a re-encryption). dev_size is the size of the
  * data device (for a dynamic stretch). The volume keeps its own key schedules;

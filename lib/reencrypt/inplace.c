@@ -9,14 +9,15 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "format/create.h"
-#include "format/keyslot.h"
-#include "image.h"
-#include "io/partition.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "format/create.h"
+#include "format/keyslot.h"
+#include "io/partition.h"
+#include "reencrypt/reencrypt_internal.h"
 
 #define JOURNAL_SUFFIX ".vmcrypt-encrypt"
+#define COPY_CHUNK     (1u << 20) /* bytes per read and write when moving data */
 
 struct prepare_ctx {
 	const struct reenc_plan *plan;
@@ -119,14 +120,14 @@ static int check_tail(struct storage *st, const char *path, uint64_t base, uint6
 			blkid_free_probe(pr);
 		}
 	}
-	buf = malloc(1 << 20);
-	head = malloc(1 << 20);
+	buf = malloc(COPY_CHUNK);
+	head = malloc(COPY_CHUNK);
 	if (!buf) {
 		free(head);
 		return -ENOMEM;
 	}
-	for (uint64_t off = from; off < dev && r == 0; off += 1 << 20) {
-		size_t n = dev - off < (1 << 20) ? (size_t)(dev - off) : (1 << 20);
+	for (uint64_t off = from; off < dev && r == 0; off += COPY_CHUNK) {
+		size_t n = dev - off < COPY_CHUNK ? (size_t)(dev - off) : COPY_CHUNK;
 		r = storage_read(st, buf, n, off);
 		/* A block of the moved chunk that an interrupted run already copied is ours. */
 		if (r == 0 && off >= moved_at && head &&
@@ -146,6 +147,23 @@ static int check_tail(struct storage *st, const char *path, uint64_t base, uint6
 	return r;
 }
 
+/* Copies len bytes from offset from_off of from to to_off of to, a chunk at a time (not
+ * overlapping). */
+static int copy_range(struct storage *from, uint64_t from_off, struct storage *to, uint64_t to_off,
+		      uint64_t len)
+{
+	uint8_t *buf = malloc(COPY_CHUNK);
+	int r = buf ? 0 : -ENOMEM;
+
+	for (uint64_t o = 0; r == 0 && o < len; o += COPY_CHUNK) {
+		size_t n = len - o < COPY_CHUNK ? (size_t)(len - o) : COPY_CHUNK;
+		if ((r = storage_read(from, buf, n, from_off + o)) == 0)
+			r = storage_write(to, buf, n, to_off + o);
+	}
+	free(buf);
+	return r;
+}
+
 static char *journal_name(const char *path)
 {
 	char *j = NULL;
@@ -159,14 +177,11 @@ static char *journal_name(const char *path)
 static int journal_head(struct storage *st, const char *journal, uint64_t len)
 {
 	struct storage *out = NULL;
-	uint8_t *buf = malloc(1 << 20);
 	char *tmp = NULL;
 	int r;
 
-	if (!buf || asprintf(&tmp, "%s.tmp", journal) < 0) {
-		free(buf);
+	if (asprintf(&tmp, "%s.tmp", journal) < 0)
 		return -ENOMEM;
-	}
 	if (access(journal, F_OK) == 0) {
 		log_err("%s exists: an earlier in-place encryption did not finish; open the image "
 			"once (e.g. vmcrypt dump) to roll it back",
@@ -176,11 +191,8 @@ static int journal_head(struct storage *st, const char *journal, uint64_t len)
 	}
 	unlink(tmp);
 	r = storage_open(tmp, STORAGE_CREATE | STORAGE_SECRET, &out);
-	for (uint64_t off = 0; r == 0 && off < len; off += 1 << 20) {
-		size_t n = len - off < (1 << 20) ? (size_t)(len - off) : (1 << 20);
-		if ((r = storage_read(st, buf, n, off)) == 0)
-			r = storage_write(out, buf, n, off);
-	}
+	if (r == 0)
+		r = copy_range(st, 0, out, 0, len);
 	if (r == 0)
 		r = storage_sync(out);
 	storage_free(out);
@@ -192,15 +204,13 @@ static int journal_head(struct storage *st, const char *journal, uint64_t len)
 out:
 	storage_free(out);
 	free(tmp);
-	free(buf);
 	return r;
 }
 
-int inplace_recover(struct storage *st, bool header_ok)
+int reenc_inplace_recover(struct storage *st, bool header_ok)
 {
 	char *journal = journal_name(storage_path(st));
 	struct storage *in = NULL;
-	uint8_t *buf = NULL;
 	uint64_t len = 0;
 	int r = 0;
 
@@ -220,48 +230,20 @@ int inplace_recover(struct storage *st, bool header_ok)
 		r = VMC_EBUSY;
 		goto out;
 	}
-	buf = malloc(1 << 20);
-	if (!buf || (r = storage_open(journal, STORAGE_RDONLY, &in)) < 0 ||
-	    (r = storage_size(in, &len)) < 0) {
-		r = r ? r : -ENOMEM;
+	if ((r = storage_open(journal, STORAGE_RDONLY, &in)) < 0 ||
+	    (r = storage_size(in, &len)) < 0 || (r = copy_range(in, 0, st, 0, len)) < 0)
 		goto out;
-	}
-	for (uint64_t off = 0; r == 0 && off < len; off += 1 << 20) {
-		size_t n = len - off < (1 << 20) ? (size_t)(len - off) : (1 << 20);
-		if ((r = storage_read(in, buf, n, off)) == 0)
-			r = storage_write(st, buf, n, off);
-	}
-	if (r == 0 && (r = storage_sync(st)) == 0)
+	if ((r = storage_sync(st)) == 0)
 		unlink(journal);
 out:
 	storage_free(in);
-	free(buf);
 	free(journal);
 	return r;
 }
 
-VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_params *fp,
-				 uint64_t reduce_size, bool force, const void *pass,
-				 size_t pass_len, const struct vmc_reencrypt_params *p,
-				 struct vmc_image **ret_img)
+int reenc_encrypt_in_place_check(const struct vmc_format_params *fp, uint64_t reduce_size)
 {
-	static const struct vmc_reencrypt_params defaults;
-	struct vmc_format_params f = *fp;
-	struct prepare_ctx ctx = {0};
-	struct reenc_plan plan = {0};
-	struct format_hook hook = {.prepare = encrypt_prepare, .ctx = &ctx, .keep_size = true};
-	struct reenc_keys keys = {0};
-	struct vmc_image *img = NULL;
-	char *journal = NULL;
-	uint8_t *vk = NULL;
-	uint64_t off = 0, psize = 0;
-	int r;
-
-	if (!p)
-		p = &defaults;
-	image_reenc_plan(p, &plan);
-	ctx.plan = &plan;
-	if (f.luks_version == 1) {
+	if (fp->luks_version == 1) {
 		log_err("in-place encryption makes LUKS2 images (convert to LUKS1 afterwards)");
 		return VMC_ENOTSUP;
 	}
@@ -270,21 +252,35 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 			"for the header made by moving the data (--reduce-size)");
 		return -EINVAL;
 	}
-	img = calloc(1, sizeof(*img));
-	if (!img)
-		return -ENOMEM;
+	return 0;
+}
+
+int reenc_encrypt_in_place(struct reenc_dev *d, const struct vmc_format_params *fp,
+			   uint64_t reduce_size, bool force, const void *pass, size_t pass_len,
+			   const struct vmc_reencrypt_params *p)
+{
+	static const struct vmc_reencrypt_params defaults;
+	struct vmc_format_params f = *fp;
+	struct prepare_ctx ctx = {0};
+	struct reenc_plan plan = {0};
+	struct format_hook hook = {.prepare = encrypt_prepare, .ctx = &ctx, .keep_size = true};
+	const char *path = storage_path(d->data);
+	char *journal = NULL;
+	uint8_t *vk = NULL;
+	uint64_t off = 0, psize = 0;
+	int r;
+
+	if (!p)
+		p = &defaults;
+	reenc_plan_from(p, &plan);
+	ctx.plan = &plan;
+	if ((r = reenc_encrypt_in_place_check(fp, reduce_size)) < 0)
+		return r;
 	if (fp->partition && (r = partition_find(path, fp->partition, &off, &psize)) < 0)
-		goto out;
-	if ((r = storage_open(path, 0, &img->data)) < 0 ||
-	    (fp->partition && (r = storage_set_window(img->data, off, psize)) < 0) ||
-	    (r = storage_lock(img->data, true)) < 0 || (r = storage_size(img->data, &ctx.dev)) < 0)
-		goto out;
+		return r;
+	if ((r = storage_size(d->data, &ctx.dev)) < 0)
+		return r;
 	if (fp->header) {
-		r = storage_open(fp->header, STORAGE_CREATE | STORAGE_SECRET, &img->hdr);
-		if (r == -EEXIST)
-			log_err("%s already exists", fp->header);
-		if (r < 0 || (r = storage_lock(img->hdr, true)) < 0)
-			goto out;
 		f.sector_size = fp->sector_size	      ? fp->sector_size
 				: ctx.dev % 4096 == 0 ? 4096
 						      : LUKS_SECTOR;
@@ -318,7 +314,7 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 		}
 		f.data_size = ctx.dev - ctx.shift;
 		hook.data_offset = ctx.shift;
-		if (!force && (r = check_tail(img->data, path, off, ctx.size, ctx.dev - ctx.shift,
+		if (!force && (r = check_tail(d->data, path, off, ctx.size, ctx.dev - ctx.shift,
 					      ctx.dev)) < 0)
 			goto out;
 		/*
@@ -326,65 +322,29 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 		 * 2: the journal keeps the start of the image until the header is complete.
 		 * A crash before the header is written is rolled back from the journal.
 		 */
-		journal = journal_name(storage_path(img->data));
+		journal = journal_name(storage_path(d->data));
 		if (!journal) {
 			r = -ENOMEM;
 			goto out;
 		}
-		{
-			uint8_t *buf = malloc(1 << 20);
-			if (!buf) {
-				r = -ENOMEM;
-				goto out;
-			}
-			for (uint64_t o = 0; r == 0 && o < ctx.shift; o += 1 << 20) {
-				size_t n =
-				    ctx.shift - o < (1 << 20) ? (size_t)(ctx.shift - o) : (1 << 20);
-				if ((r = storage_read(img->data, buf, n, o)) == 0)
-					r = storage_write(img->data, buf, n,
-							  ctx.dev - ctx.shift + o);
-			}
-			free(buf);
-		}
-		if (r < 0 || (r = storage_sync(img->data)) < 0 ||
-		    (r = journal_head(img->data, journal, ctx.shift)) < 0)
+		r = copy_range(d->data, 0, d->data, ctx.dev - ctx.shift, ctx.shift);
+		if (r < 0 || (r = storage_sync(d->data)) < 0 ||
+		    (r = journal_head(d->data, journal, ctx.shift)) < 0)
 			goto out;
 	}
-	img->hdr = img->hdr ? img->hdr : img->data;
 	/* Commit point: the header says "encryption started"; no data is changed yet. */
-	r = luks_format(img->hdr, img->data, &f, &hook, pass, pass_len, &img->meta, &vk);
+	r = luks_format(d->hdr, d->data, &f, &hook, pass, pass_len, d->meta, &vk);
 	if (r < 0)
 		goto out;
 	if (journal)
 		unlink(journal);
-	keys.key[0] = vk;
-	keys.len[0] = secmem_len(vk);
+	d->keys->key[0] = vk;
+	d->keys->len[0] = secmem_len(vk);
 	vk = NULL;
-	r = reenc_run(img->hdr, img->data, &img->meta, &keys, &plan);
-	if (r < 0 && r != -ECANCELED)
-		goto out;
-	if (ret_img) {
-		int s;
-		img->keys = keys;
-		memset(&keys, 0, sizeof(keys));
-		if (!img->meta.reencrypt) {
-			uint8_t *k = secmem_dup(img->keys.key[0], img->keys.len[0]);
-			s = k ? image_attach_key(img, k, img->keys.len[0]) : -ENOMEM;
-		} else {
-			s = image_unlock_reenc(img, pass, pass_len);
-		}
-		if (s < 0) {
-			r = s;
-			goto out;
-		}
-		*ret_img = img;
-		img = NULL;
-	}
+	r = reenc_run(d->hdr, d->data, d->meta, d->keys, &plan);
 out:
-	reenc_keys_clear(&keys);
 	secmem_free(vk);
 	free(journal);
-	vmc_image_free(img);
 	return r;
 }
 
@@ -393,35 +353,30 @@ out:
  * file, the first chunk of ciphertext moves over the old header, then every
  * chunk is decrypted to S bytes lower (cryptsetup's online-reencrypt-v3 form).
  */
-static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pass_len,
+static int decrypt_shift_down(struct reenc_dev *d, const void *pass, size_t pass_len,
 			      const struct vmc_reencrypt_params *p, const struct reenc_plan *plan)
 {
-	struct luks_segment prev = *image_data_segment(img), final, moved;
+	struct luks_segment prev = d->meta->segments[luks_meta_data_segment(d->meta)], final, moved;
 	struct storage *nh = NULL;
-	uint8_t *vk = NULL, *buf = NULL;
+	uint8_t *vk = NULL;
 	uint64_t S = prev.offset, region, dev = 0;
 	int slot, r;
 
 	/* The header is already in its own file when an earlier run stopped after step 1. */
-	bool exported = img->hdr != img->data;
+	bool exported = d->hdr != d->data;
 
 	if (!p->new_header && !exported) {
 		log_err("decrypting in place an image with its header inside needs a new file to "
 			"keep the header while the data moves (--header NEWFILE)");
 		return -EINVAL;
 	}
-	if (!prev.dynamic || S == 0 || (r = storage_size(img->data, &dev)) < 0 || dev < 2 * S) {
+	if (!prev.dynamic || S == 0 || (r = storage_size(d->data, &dev)) < 0 || dev < 2 * S) {
 		log_err("this image's layout cannot be decrypted in place");
 		return VMC_ENOTSUP;
 	}
-	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, &slot);
+	r = luks_keyslot_open_any(d->meta, d->hdr, -1, pass, pass_len, &vk, &slot);
 	if (r < 0)
 		return r;
-	buf = malloc(1 << 20);
-	if (!buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	/*
 	 * 1: the header (old layout, still true) is copied to the new file and
 	 * synced. Until step 3 that file describes the image exactly (the data at
@@ -433,26 +388,18 @@ static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pa
 			log_err("%s already exists", p->new_header);
 		if (r < 0 || (r = storage_lock(nh, true)) < 0)
 			goto out;
-		region = 2 * img->meta.hdr_size + img->meta.keyslots_size;
-		for (uint64_t o = 0; r == 0 && o < region; o += 1 << 20) {
-			size_t n = region - o < (1 << 20) ? (size_t)(region - o) : (1 << 20);
-			if ((r = storage_read(img->data, buf, n, o)) == 0)
-				r = storage_write(nh, buf, n, o);
-		}
+		region = 2 * d->meta->hdr_size + d->meta->keyslots_size;
+		r = copy_range(d->data, 0, nh, 0, region);
 		if (r < 0 || (r = storage_sync(nh)) < 0)
 			goto out;
 	}
 	/* 2: the first chunk of ciphertext is copied over the old header (its source stays). */
-	for (uint64_t o = 0; r == 0 && o < S; o += 1 << 20) {
-		size_t n = S - o < (1 << 20) ? (size_t)(S - o) : (1 << 20);
-		if ((r = storage_read(img->data, buf, n, S + o)) == 0)
-			r = storage_write(img->data, buf, n, o);
-	}
-	if (r < 0 || (r = storage_sync(img->data)) < 0)
+	r = copy_range(d->data, S, d->data, 0, S);
+	if (r < 0 || (r = storage_sync(d->data)) < 0)
 		goto out;
 	/* From here the header lives in the new file. */
 	if (!exported) {
-		img->hdr = nh;
+		d->hdr = nh;
 		nh = NULL;
 	}
 	memset(&final, 0, sizeof(final));
@@ -471,31 +418,28 @@ static int decrypt_shift_down(struct vmc_image *img, const void *pass, size_t pa
 		    .moved = &moved,
 		    .shift = S,
 		    .old_digest =
-			luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta)),
+			luks_meta_segment_digest(d->meta, luks_meta_data_segment(d->meta)),
 		    .new_digest = -1,
 		    .size = dev - S,
 		    .k_old = vk,
-		    .k_old_len = img->meta.keyslots[slot].key_size,
+		    .k_old_len = d->meta->keyslots[slot].key_size,
 		};
 		/* 3, commit point: the new file describes the moved chunk and the decryption. */
-		r = reenc_init(img->hdr, &img->meta, &st, plan);
+		r = reenc_init(d->hdr, d->meta, &st, plan);
 	}
 	if (r < 0)
 		goto out;
-	volume_free(img->vol);
-	img->vol = NULL;
-	reenc_keys_clear(&img->keys);
-	if ((r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys)) == 0)
-		r = reenc_run(img->hdr, img->data, &img->meta, &img->keys, plan);
+	reenc_keys_clear(d->keys);
+	if ((r = reenc_unlock(d->meta, d->hdr, pass, pass_len, d->keys)) == 0)
+		r = reenc_run(d->hdr, d->data, d->meta, d->keys, plan);
 out:
 	storage_free(nh);
-	free(buf);
 	secmem_free(vk);
 	return r;
 }
 
-VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t pass_len,
-				 const struct vmc_reencrypt_params *p)
+int reenc_decrypt_in_place(struct reenc_dev *d, const void *pass, size_t pass_len,
+			   const struct vmc_reencrypt_params *p)
 {
 	static const struct vmc_reencrypt_params defaults;
 	struct reenc_plan plan = {0};
@@ -505,20 +449,21 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 
 	if (!p)
 		p = &defaults;
-	if ((r = image_need_writable(img)) < 0 ||
-	    (r = image_need_luks2(img, "decrypt --in-place")) < 0)
-		return r;
-	image_reenc_plan(p, &plan);
-	if (img->meta.reencrypt)
-		return vmc_image_rekey(img, pass, pass_len, p);
-	prev = *image_data_segment(img);
-	if (img->hdr == img->data || prev.offset != 0)
-		return decrypt_shift_down(img, pass, pass_len, p, &plan);
+	if (d->meta->version != 2) {
+		log_err("decrypt --in-place needs a LUKS2 header");
+		return VMC_ENOTSUP;
+	}
+	reenc_plan_from(p, &plan);
+	if (d->meta->reencrypt)
+		return reenc_rekey(d, pass, pass_len, p);
+	prev = d->meta->segments[luks_meta_data_segment(d->meta)];
+	if (d->hdr == d->data || prev.offset != 0)
+		return decrypt_shift_down(d, pass, pass_len, p, &plan);
 	if (prev.offset != 0) {
 		log_err("in-place decryption with a detached header needs the data at offset 0");
 		return VMC_ENOTSUP;
 	}
-	r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &vk, &slot);
+	r = luks_keyslot_open_any(d->meta, d->hdr, -1, pass, pass_len, &vk, &slot);
 	if (r < 0)
 		return r;
 	memset(&final, 0, sizeof(final));
@@ -532,21 +477,19 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 		    .prev = &prev,
 		    .final = &final,
 		    .old_digest =
-			luks_meta_segment_digest(&img->meta, luks_meta_data_segment(&img->meta)),
+			luks_meta_segment_digest(d->meta, luks_meta_data_segment(d->meta)),
 		    .new_digest = -1,
-		    .size = vmc_image_size(img),
+		    .size = reenc_dev_data_size(d),
 		    .k_old = vk,
-		    .k_old_len = img->meta.keyslots[slot].key_size,
+		    .k_old_len = d->meta->keyslots[slot].key_size,
 		};
-		r = reenc_init(img->hdr, &img->meta, &st, &plan);
+		r = reenc_init(d->hdr, d->meta, &st, &plan);
 	}
 	secmem_free(vk);
 	if (r < 0)
 		return r;
-	volume_free(img->vol);
-	img->vol = NULL;
-	reenc_keys_clear(&img->keys);
-	if ((r = reenc_unlock(&img->meta, img->hdr, pass, pass_len, &img->keys)) < 0)
+	reenc_keys_clear(d->keys);
+	if ((r = reenc_unlock(d->meta, d->hdr, pass, pass_len, d->keys)) < 0)
 		return r;
-	return reenc_run(img->hdr, img->data, &img->meta, &img->keys, &plan);
+	return reenc_run(d->hdr, d->data, d->meta, d->keys, &plan);
 }
