@@ -383,16 +383,16 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	r = image_new(path, p->partition, flags, p->header, STORAGE_CREATE | STORAGE_SECRET | trunc,
 		      false, &img);
 	if (r < 0)
-		goto fail;
+		goto undo;
 	r = luks_format(img->hdr, img->data, p, NULL, pass, pass_len, &img->meta, &vk);
 	if (r < 0)
-		goto fail;
+		goto undo;
 	r = image_attach_key(img, vk, secmem_len(vk));
 	if (r < 0)
 		goto out;
 	*ret_img = img;
 	return 0;
-fail:
+undo:
 	/* Nothing usable was made: do not leave a half-written new file behind. */
 	vmc_image_free(img);
 	img = NULL;

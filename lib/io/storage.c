@@ -1,22 +1,22 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The storage module: full-length pread/pwrite, syncs, locks and the fault-injection ops table. */
+/*
+ * The storage interface's front: every disk access of the library enters
+ * here, whatever backend holds the bytes. It checks bounds, translates a
+ * partition window, injects faults for the crash tests and words the errors;
+ * the backend (file.c, ...) only moves bytes.
+ */
 #include <errno.h>
-#include <fcntl.h>
-#include <linux/fs.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
-#include "io/storage.h"
 #include "base/log.h"
 #include "base/util.h"
+#include "io/storage.h"
+#include "io/storage_backend.h"
 
 /* A write not yet made durable, kept aside by the power-cut simulation. */
 struct pending_write {
@@ -27,54 +27,41 @@ struct pending_write {
 };
 
 struct storage {
-	int fd;
-	int dfd; /* the same file opened O_DIRECT for bulk writes; -1 not yet, -2 unavailable */
+	const struct storage_backend_ops *ops;
+	void *be;
+	char *path; /* a path or URI: what messages name */
 	bool read_only;
 	bool regular;
-	char *path;
-	const struct storage_ops *ops;
 	struct pending_write *pending; /* power-cut simulation only, oldest first */
 	bool windowed;		       /* a partition: offsets are relative to base */
 	uint64_t base;
 	uint64_t limit;
 };
 
-static int default_pread(struct storage *st, void *buf, size_t len, uint64_t off)
+int storage_new(const struct storage_backend_ops *ops, void *be, const char *name,
+		const struct storage_backend_info *info, struct storage **ret_st)
 {
-	uint8_t *p = buf;
+	struct storage *st = calloc(1, sizeof(*st));
 
-	while (len > 0) {
-		ssize_t n = pread(st->fd, p, len, (off_t)off);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -ENODATA;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
+	if (!st || !(st->path = strdup(name))) {
+		free(st);
+		ops->close(be);
+		return -ENOMEM;
 	}
+	st->ops = ops;
+	st->be = be;
+	st->read_only = info->read_only;
+	st->regular = info->regular;
+	*ret_st = st;
 	return 0;
 }
 
-/*
- * Bulk writes go around the page cache: on a busy host copying into the page
- * cache costs several times what the device does (measured: 2 GiB buffered in
- * 4-6 s, O_DIRECT in 1.3 s), and a bulk writer never reads the data back.
- * Only large, 4 KiB-aligned writes; durability still comes from the syncs.
- */
-#define DIRECT_MIN   (1u << 20)
-#define DIRECT_ALIGN 4096u
-
-static int bulk_fd(struct storage *st, const void *buf, size_t len, uint64_t off)
+int storage_open(const char *path, unsigned flags, struct storage **ret_st)
 {
-	if (len < DIRECT_MIN || len % DIRECT_ALIGN || off % DIRECT_ALIGN ||
-	    (uintptr_t)buf % DIRECT_ALIGN || st->dfd < 0)
-		return st->fd;
-	return st->dfd;
+	return storage_file_open(path, flags, ret_st);
 }
+
+#define DIRECT_ALIGN 4096u
 
 /*
  * Bulk buffers are backed by huge pages where the kernel offers them: a
@@ -96,47 +83,6 @@ void *storage_bulk_alloc(size_t len)
 		(void)madvise(p, len, MADV_HUGEPAGE);
 	return p;
 }
-
-static int default_pwrite(struct storage *st, const void *buf, size_t len, uint64_t off)
-{
-	const uint8_t *p = buf;
-	int fd = bulk_fd(st, buf, len, off);
-
-	while (len > 0) {
-		ssize_t n = pwrite(fd, p, len, (off_t)off);
-		if (n < 0 && errno == EINVAL && fd != st->fd) {
-			/* The file system refuses this direct write after all: buffered. */
-			fd = st->fd;
-			continue;
-		}
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -errno;
-		}
-		if (n == 0)
-			return -EIO;
-		p += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return 0;
-}
-
-static int default_sync(struct storage *st)
-{
-	if (fdatasync(st->fd) < 0)
-		return -errno;
-	return 0;
-}
-
-const struct storage_ops storage_default_ops = {
-    .pread = default_pread,
-    .pwrite = default_pwrite,
-    .sync = default_sync,
-};
-
-static const struct storage_ops *test_ops;
 
 /*
  * Fault injection for the crash-safety tests, selected by the environment
@@ -211,79 +157,9 @@ static int pending_flush(struct storage *st, bool all)
 		struct pending_write *w = st->pending;
 		st->pending = w->next;
 		if ((all || (rand() & 1)) && r == 0)
-			r = default_pwrite(st, w->data, w->len, w->off);
+			r = st->ops->pwrite(st->be, w->data, w->len, w->off);
 		free(w);
 	}
-	return r;
-}
-
-void storage_set_test_ops(const struct storage_ops *ops)
-{
-	test_ops = ops;
-}
-
-int storage_open(const char *path, unsigned flags, struct storage **ret_st)
-{
-	struct storage *st = NULL;
-	struct stat sb;
-	/* O_NONBLOCK: opening a FIFO given as an image must fail below, not wait for a writer. */
-	int oflags = O_CLOEXEC | O_NONBLOCK;
-	mode_t mode = (flags & STORAGE_SECRET) ? 0600 : 0644;
-	int r;
-
-	if (flags & STORAGE_RDONLY)
-		oflags |= O_RDONLY;
-	else
-		oflags |= O_RDWR;
-	if (flags & STORAGE_CREATE)
-		oflags |= O_CREAT | ((flags & STORAGE_TRUNC) ? O_TRUNC : O_EXCL);
-
-	st = calloc(1, sizeof(*st));
-	if (!st)
-		return -ENOMEM;
-	st->fd = -1;
-	st->dfd = -1;
-	st->path = strdup(path);
-	if (!st->path) {
-		r = -ENOMEM;
-		goto out;
-	}
-	st->fd = open(path, oflags, mode);
-	if (st->fd < 0) {
-		r = -errno;
-		/* "already exists" is the caller's to explain (it knows whether --force helps). */
-		if (r != -EEXIST)
-			log_err("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (fstat(st->fd, &sb) < 0) {
-		r = -errno;
-		log_err("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode) && !S_ISBLK(sb.st_mode)) {
-		r = -EINVAL;
-		log_err("%s: not a regular file or block device", path);
-		goto out;
-	}
-	if (fcntl(st->fd, F_SETFL, fcntl(st->fd, F_GETFL) & ~O_NONBLOCK) < 0) {
-		r = -errno;
-		log_err("%s: %s", path, strerror(errno));
-		goto out;
-	}
-	st->regular = S_ISREG(sb.st_mode);
-	st->read_only = flags & STORAGE_RDONLY;
-	if (!st->read_only) {
-		char proc[64];
-		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", st->fd);
-		st->dfd = open(proc, O_WRONLY | O_DIRECT | O_CLOEXEC);
-	}
-	st->ops = test_ops ? test_ops : &storage_default_ops;
-	*ret_st = st;
-	st = NULL;
-	r = 0;
-out:
-	storage_free(st);
 	return r;
 }
 
@@ -293,10 +169,7 @@ void storage_free(struct storage *st)
 		return;
 	if (st->pending)
 		pending_flush(st, true); /* a clean close is not a power cut */
-	if (st->fd >= 0)
-		close(st->fd);
-	if (st->dfd >= 0)
-		close(st->dfd);
+	st->ops->close(st->be);
 	free(st->path);
 	free(st);
 }
@@ -311,18 +184,26 @@ int storage_set_window(struct storage *st, uint64_t base, uint64_t size)
 	return 0;
 }
 
-int storage_read(struct storage *st, void *buf, size_t len, uint64_t off)
+/* Checks [off, off + len) against the window (or overflow) and makes off the backend's. */
+static int place(const struct storage *st, uint64_t *off, uint64_t len)
 {
-	int r;
-
-	if (off > INT64_MAX || len > INT64_MAX - off)
+	if (*off > INT64_MAX || len > INT64_MAX - *off)
 		return -EINVAL;
 	if (st->windowed) {
-		if (off + len > st->limit)
+		if (*off + len > st->limit)
 			return -ENODATA;
-		off += st->base;
+		*off += st->base;
 	}
-	r = st->ops->pread(st, buf, len, off);
+	return 0;
+}
+
+int storage_read(struct storage *st, void *buf, size_t len, uint64_t off)
+{
+	int r = place(st, &off, len);
+
+	if (r < 0)
+		return r;
+	r = st->ops->pread(st->be, buf, len, off);
 	if (st->pending) {
 		pthread_mutex_lock(&fault_lock);
 		if (r == -ENODATA) {
@@ -378,7 +259,7 @@ int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off)
 	}
 	r = fault_write(st, buf, len, off);
 	if (r == 1) {
-		r = st->ops->pwrite(st, buf, len, off);
+		r = st->ops->pwrite(st->be, buf, len, off);
 		if (r == 0 && fault_mode == FAULT_KILL && fault_writes >= fault_at)
 			raise(SIGKILL);
 	}
@@ -401,7 +282,7 @@ int storage_sync(struct storage *st)
 		if (r < 0)
 			return r;
 	}
-	r = st->ops->sync(st);
+	r = st->ops->sync(st->be);
 	if (r < 0)
 		log_err("%s: sync failed: %s", st->path, strerror(-r));
 	return r;
@@ -409,27 +290,17 @@ int storage_sync(struct storage *st)
 
 int storage_size(struct storage *st, uint64_t *ret_size)
 {
-	struct stat sb;
-	uint64_t size;
-
 	if (st->windowed) {
 		*ret_size = st->limit;
 		return 0;
 	}
-	if (fstat(st->fd, &sb) < 0)
-		return -errno;
-	if (S_ISBLK(sb.st_mode)) {
-		if (ioctl(st->fd, BLKGETSIZE64, &size) < 0)
-			return -errno;
-	} else {
-		size = (uint64_t)sb.st_size;
-	}
-	*ret_size = size;
-	return 0;
+	return st->ops->size(st->be, ret_size);
 }
 
 int storage_truncate(struct storage *st, uint64_t size)
 {
+	int r;
+
 	if (st->read_only)
 		return -EROFS;
 	if (st->windowed) {
@@ -440,47 +311,58 @@ int storage_truncate(struct storage *st, uint64_t size)
 		}
 		return 0;
 	}
-	if (!st->regular)
-		return 0;
-	if (size > INT64_MAX || ftruncate(st->fd, (off_t)size) < 0) {
-		int r = size > INT64_MAX ? -EFBIG : -errno;
+	if (!st->ops->truncate)
+		return 0; /* a fixed size: the data must fit, as on a block device */
+	r = st->ops->truncate(st->be, size);
+	if (r < 0)
 		log_err("%s: cannot set size: %s", st->path, strerror(-r));
-		return r;
-	}
-	return 0;
+	return r;
 }
 
 int storage_punch(struct storage *st, uint64_t off, uint64_t len)
 {
+	int r;
+
 	if (st->read_only)
 		return -EROFS;
-	if (!st->regular)
+	if (!st->ops->punch)
 		return -EOPNOTSUPP;
-	if (st->windowed) {
-		if (off + len > st->limit)
-			return -EINVAL;
-		off += st->base;
-	}
-	if (fallocate(st->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) <
-	    0)
-		return -errno;
+	if ((r = place(st, &off, len)) < 0)
+		return r == -ENODATA ? -EINVAL : r;
+	return st->ops->punch(st->be, off, len);
+}
+
+int storage_block_status(struct storage *st, uint64_t off, uint64_t len, uint64_t *ret_run,
+			 bool *ret_data)
+{
+	uint64_t run = len;
+	bool data = true;
+	int r = place(st, &off, len);
+
+	if (r < 0)
+		return r;
+	/* Unsynced writes of the power-cut simulation are data the backend cannot see yet. */
+	if (st->ops->block_status && !st->pending)
+		r = st->ops->block_status(st->be, off, len, &run, &data);
+	if (r < 0)
+		return r;
+	*ret_run = run ? run : len;
+	*ret_data = data;
 	return 0;
 }
 
 int storage_lock(struct storage *st, bool exclusive)
 {
-	/*
-	 * flock() on the image itself: it needs no lock directory (so it works for
-	 * an ordinary user) and it is what cryptsetup takes on a regular file.
-	 */
-	if (flock(st->fd, (exclusive ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
-		if (errno == EWOULDBLOCK) {
-			log_err("%s: image is in use by another process", st->path);
-			return VMC_EBUSY;
-		}
-		return -errno;
+	int r;
+
+	if (!st->ops->lock)
+		return 0;
+	r = st->ops->lock(st->be, exclusive);
+	if (r == -EWOULDBLOCK) {
+		log_err("%s: image is in use by another process", st->path);
+		return VMC_EBUSY;
 	}
-	return 0;
+	return r;
 }
 
 bool storage_read_only(const struct storage *st)
@@ -500,31 +382,5 @@ const char *storage_path(const struct storage *st)
 
 int storage_fd(const struct storage *st)
 {
-	return st->fd;
-}
-
-int storage_publish(const char *tmp, const char *path)
-{
-	char *dir = NULL, *slash;
-	int dfd, r = 0;
-
-	if (rename(tmp, path) < 0) {
-		r = -errno;
-		log_err("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-		return r;
-	}
-	/* The new name must survive a power cut too: sync its directory. */
-	dir = strdup(path);
-	if (!dir)
-		return -ENOMEM;
-	slash = strrchr(dir, '/');
-	if (slash)
-		*(slash == dir ? slash + 1 : slash) = '\0';
-	dfd = open(slash ? dir : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0 || fsync(dfd) < 0)
-		r = -errno;
-	if (dfd >= 0)
-		close(dfd);
-	free(dir);
-	return r;
+	return st->ops->fd ? st->ops->fd(st->be) : -1;
 }

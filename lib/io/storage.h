@@ -1,5 +1,9 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The storage module: all disk I/O of the library goes through here. */
+/*
+ * The storage interface: all I/O of the library goes through a storage handle,
+ * whatever holds the bytes (a local file or block device today; a backend is a
+ * table of operations behind storage_new, see storage_backend.h).
+ */
 #ifndef VMC_IO_STORAGE_H
 #define VMC_IO_STORAGE_H
 
@@ -9,16 +13,6 @@
 
 struct storage;
 
-/*
- * The I/O operations behind a storage handle: a small table so tests can fail
- * the Nth write or "lose power" after it without mocking libc.
- */
-struct storage_ops {
-	int (*pread)(struct storage *st, void *buf, size_t len, uint64_t off);
-	int (*pwrite)(struct storage *st, const void *buf, size_t len, uint64_t off);
-	int (*sync)(struct storage *st);
-};
-
 enum storage_flags {
 	STORAGE_RDONLY = 1 << 0,
 	STORAGE_CREATE = 1 << 1, /* create; fails if it exists (O_EXCL) unless STORAGE_TRUNC */
@@ -26,7 +20,10 @@ enum storage_flags {
 	STORAGE_SECRET = 1 << 3, /* new file mode 0600 */
 };
 
-/* Opens path. 0, or a negative errno (-ENOENT, -EACCES, -EEXIST, ...) reported to the log. */
+/*
+ * Opens path (a local file or block device). 0, or a negative errno (-ENOENT,
+ * -EACCES, -EEXIST, ...) reported to the log, -EEXIST excepted.
+ */
 int storage_open(const char *path, unsigned flags, struct storage **ret_st);
 /*
  * Restricts the handle to [base, base + size) of the file: offsets become
@@ -59,14 +56,25 @@ int storage_truncate(struct storage *st, uint64_t size);
 /* Deallocates a range (punch hole) of a regular file; -EOPNOTSUPP when impossible. */
 int storage_punch(struct storage *st, uint64_t off, uint64_t len);
 /*
+ * Is the run starting at off allocated? Sets *ret_run (1 to len bytes) to the
+ * length of the run and *ret_data to false for a hole (reads as zeros, holds
+ * nothing), true for data. A backend that cannot tell reports all data.
+ */
+int storage_block_status(struct storage *st, uint64_t off, uint64_t len, uint64_t *ret_run,
+			 bool *ret_data);
+/*
  * Takes an advisory lock on the file: shared for readers, exclusive for
- * writers. -EBUSY (VMC_EBUSY) when another process holds a conflicting lock.
+ * writers. VMC_EBUSY (with a message) when another process holds a
+ * conflicting lock. A backend without locks (a server arbitrates its
+ * clients) succeeds without one.
  */
 int storage_lock(struct storage *st, bool exclusive);
 
 bool storage_read_only(const struct storage *st);
 bool storage_is_regular(const struct storage *st);
+/* What the handle was opened from (a path or URI), for messages. */
 const char *storage_path(const struct storage *st);
+/* The descriptor under the handle, for probes that need one; -1 when there is none. */
 int storage_fd(const struct storage *st);
 
 /*
@@ -74,13 +82,5 @@ int storage_fd(const struct storage *st);
  * directory: path then exists complete or not at all, even after a power cut.
  */
 int storage_publish(const char *tmp, const char *path);
-
-/*
- * Test hook: replaces the ops of every storage opened afterwards (NULL restores
- * the default). Used by fault-injection tests only.
- */
-void storage_set_test_ops(const struct storage_ops *ops);
-/* The default operations, for test ops that wrap them. */
-extern const struct storage_ops storage_default_ops;
 
 #endif

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/* The storage interface's other side: what a backend (a local file, an NBD export, ...) provides.
+ */
+#ifndef VMC_IO_STORAGE_BACKEND_H
+#define VMC_IO_STORAGE_BACKEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct storage;
+
+/*
+ * The operations of one backend, on its own state be. Offsets are the
+ * backend's own (the front, storage.c, has already translated a partition
+ * window and checked bounds and overflow); every call is whole-length or an
+ * error. The front adds fault injection and the messages a caller sees, so a
+ * backend logs only what it alone knows. NULL marks an operation the backend
+ * does not have; the front then answers as documented in storage.h.
+ */
+struct storage_backend_ops {
+	const char *name; /* "file", "nbd", ...: for messages */
+	/* Exactly len bytes at off; -ENODATA when the end comes first. */
+	int (*pread)(void *be, void *buf, size_t len, uint64_t off);
+	int (*pwrite)(void *be, const void *buf, size_t len, uint64_t off);
+	/* Everything written so far is durable (a commit point). */
+	int (*sync)(void *be);
+	int (*size)(void *be, uint64_t *ret_size);
+	/* Sets the length (sparse growth); NULL: the size is fixed (a device, an export). */
+	int (*truncate)(void *be, uint64_t size);
+	/* Deallocates [off, off + len): it reads back as zeros. NULL: -EOPNOTSUPP. */
+	int (*punch)(void *be, uint64_t off, uint64_t len);
+	/*
+	 * The run that starts at off (at most len bytes): its length and whether it
+	 * holds data or is a hole (reads as zeros, nothing allocated). NULL: all data.
+	 */
+	int (*block_status)(void *be, uint64_t off, uint64_t len, uint64_t *ret_run,
+			    bool *ret_data);
+	/*
+	 * Advisory lock, shared or exclusive, not waiting: -EWOULDBLOCK when another
+	 * holder conflicts. NULL: the backend has no locks (a server arbitrates).
+	 */
+	int (*lock)(void *be, bool exclusive);
+	/* The descriptor under the backend, for probes that need one (libblkid); -1: none. */
+	int (*fd)(void *be);
+	/* Releases the backend's state. */
+	void (*close)(void *be);
+};
+
+/* Properties the front keeps for its callers. */
+struct storage_backend_info {
+	bool read_only;
+	bool regular; /* a regular file: journals and conversions can live next to it */
+};
+
+/*
+ * Wraps a backend into a storage handle named name (a path or URI, copied).
+ * On success the handle owns be (ops->close at storage_free); on failure be
+ * is closed.
+ */
+int storage_new(const struct storage_backend_ops *ops, void *be, const char *name,
+		const struct storage_backend_info *info, struct storage **ret_st);
+
+/* The local file or block device backend (file.c): opens path with storage_open's flags. */
+int storage_file_open(const char *path, unsigned flags, struct storage **ret_st);
+
+#endif
