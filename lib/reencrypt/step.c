@@ -49,11 +49,26 @@ uint64_t reenc_source_phys(struct reenc *re, uint64_t off)
  */
 #define PIPE_ZONES 2
 
+/*
+ * Thin images stay thin: a hole in a crypt layout holds no plaintext (it reads
+ * as zeros, whose decryption is noise under any key), so where a zone is
+ * rewritten in place, its holes are neither read nor written and stay holes.
+ * A zone keeps the runs that hold data; past ZONE_RUNS pieces the rest of the
+ * zone counts as data (correct, only less thin).
+ */
+#define ZONE_RUNS 64
+
+struct run {
+	uint64_t at, len; /* inside the zone */
+};
+
 struct zone {
 	uint8_t *buf;	/* transformed, ready to be written */
 	uint8_t *saved; /* for the reencrypt area: checksums, or the raw zone (journal) */
 	size_t saved_len;
 	uint64_t off, len;
+	struct run runs[ZONE_RUNS]; /* the parts that hold data, in order */
+	int nruns;		    /* 0: the zone is all hole, nothing to do */
 };
 
 struct pipe {
@@ -105,6 +120,59 @@ uint64_t reenc_after_zone(const struct reenc *re, uint64_t off, uint64_t len)
 	return re->backward ? off : off + len;
 }
 
+/* May the holes of zone [off, off + len) be left alone? In place, and from a crypt layout. */
+static bool holes_stay(struct reenc *re, uint64_t off)
+{
+	return !re->from_linear && reenc_source_phys(re, off) == volume_phys(re->v_new, off);
+}
+
+/* Adds [start, end) of the zone to its data runs (merged with the last one when they touch). */
+static void add_data(struct zone *z, uint64_t start, uint64_t end)
+{
+	struct run *last = z->nruns ? &z->runs[z->nruns - 1] : NULL;
+
+	if (last && last->at + last->len == start)
+		last->len = end - last->at;
+	else if (z->nruns == ZONE_RUNS)
+		last->len = z->len - last->at; /* too many pieces: the rest is data */
+	else
+		z->runs[z->nruns++] = (struct run){start, end - start};
+}
+
+/*
+ * The data runs of zone z, from the storage's block status: a hole is skipped
+ * in whole alignment units (sectors and checksum blocks), its edges are data.
+ */
+static int zone_runs(struct reenc *re, struct zone *z)
+{
+	uint64_t phys = reenc_source_phys(re, z->off), at = 0;
+	int r;
+
+	z->nruns = 0;
+	if (!holes_stay(re, z->off)) {
+		add_data(z, 0, z->len);
+		return 0;
+	}
+	while (at < z->len) {
+		uint64_t run = 0, start = at, end, hs, he;
+		bool data = true;
+		if ((r = storage_block_status(re->data, phys + at, z->len - at, &run, &data)) < 0)
+			return r;
+		at = end = start + run;
+		hs = round_up_u64(start, re->align);
+		he = end == z->len ? end : end / re->align * re->align;
+		if (data || hs >= he) {
+			add_data(z, start, end);
+			continue;
+		}
+		if (hs > start)
+			add_data(z, start, hs);
+		if (he < end)
+			add_data(z, he, end);
+	}
+	return 0;
+}
+
 /*
  * A zone is prepared in parts of ZONE_PART bytes, each read, hashed and
  * transformed by one core while it is still in that core's cache.
@@ -117,17 +185,27 @@ struct zone_batch {
 	uint64_t phys; /* where the zone's source starts */
 	size_t part;
 	bool sums, copy;
+	uint8_t zero_sum[64]; /* the checksum of a block of zeros (a hole's) */
 };
 
-static int prepare_part(void *ctx, unsigned i)
+/* One stretch of a part, all data or all hole: [at, at + len) of the zone. */
+static int prepare_piece(const struct zone_batch *b, size_t at, size_t len, bool data)
 {
-	const struct zone_batch *b = ctx;
 	struct reenc *re = b->re;
-	size_t at = (size_t)i * b->part;
-	size_t len = (size_t)b->z->len - at < b->part ? (size_t)b->z->len - at : b->part;
 	uint8_t *p = b->z->buf + at;
 	int r;
 
+	if (!data) {
+		/* What recovery would read there: zeros. Nothing is read, transformed or written.
+		 */
+		if (b->sums)
+			for (size_t k = 0; k < len / re->bs; k++)
+				memcpy(b->z->saved + (at / re->bs + k) * re->hash_len, b->zero_sum,
+				       re->hash_len);
+		else if (b->copy)
+			memset(b->z->saved + at, 0, len);
+		return 0;
+	}
 	r = storage_read(re->data, p, len, b->phys + at);
 	if (r < 0)
 		return r == -ENODATA ? -EIO : r;
@@ -142,11 +220,60 @@ static int prepare_part(void *ctx, unsigned i)
 	return reenc_transform(re, p, len, b->z->off + at);
 }
 
+static int prepare_part(void *ctx, unsigned i)
+{
+	const struct zone_batch *b = ctx;
+	const struct zone *z = b->z;
+	uint64_t at = (uint64_t)i * b->part;
+	uint64_t end = z->len - at < b->part ? z->len : at + b->part;
+	int r = 0;
+
+	/* The part cut along the zone's data runs. */
+	for (int k = 0; k < z->nruns && at < end && r == 0; k++) {
+		uint64_t s = z->runs[k].at, e = s + z->runs[k].len;
+		if (e <= at)
+			continue;
+		if (s >= end)
+			break;
+		if (s > at)
+			r = prepare_piece(b, (size_t)at, (size_t)(s - at), false);
+		if (r == 0) {
+			s = s > at ? s : at;
+			e = e < end ? e : end;
+			r = prepare_piece(b, (size_t)s, (size_t)(e - s), true);
+			at = e;
+		}
+	}
+	if (r == 0 && at < end)
+		r = prepare_piece(b, (size_t)at, (size_t)(end - at), false);
+	return r;
+}
+
+/* The checksum of one block of zeros, as a hole's blocks read. */
+static int zero_sum(const struct reenc *re, uint8_t *ret_sum)
+{
+	uint8_t *zero = calloc(1, re->bs);
+	int r;
+
+	if (!zero)
+		return -ENOMEM;
+	r = crypto_hash(re->hash, zero, re->bs, ret_sum);
+	free(zero);
+	return r;
+}
+
 /* Producer side of one zone: read, save for recovery, transform, on all cores. */
 static int prepare_zone(struct reenc *re, struct workers *pool, struct zone *z)
 {
-	struct zone_batch b = {re, z, reenc_source_phys(re, z->off), 0, false, false};
+	struct zone_batch b = {re, z, reenc_source_phys(re, z->off), 0, false, false, {0}};
 	int r;
+
+	if ((r = zone_runs(re, z)) < 0)
+		return r;
+	if (!z->nruns) {
+		z->saved_len = 0;
+		return 0; /* all hole: nothing to protect, transform or write */
+	}
 
 	/* datashift-checksum: only the moved chunk is rewritten in place and needs sums. */
 	b.sums = strcmp(re->type, "checksum") == 0 ||
@@ -156,6 +283,8 @@ static int prepare_zone(struct reenc *re, struct workers *pool, struct zone *z)
 	b.part = ZONE_PART / re->align * re->align;
 	if (b.part == 0)
 		b.part = re->align;
+	if (b.sums && z->nruns != 1 && (r = zero_sum(re, b.zero_sum)) < 0)
+		return r;
 	r = workers_run(pool, prepare_part, &b, (unsigned)((z->len + b.part - 1) / b.part));
 	if (r < 0)
 		return r;
@@ -196,8 +325,16 @@ static void *producer(void *arg)
 /* Consumer side of one zone: the two commit points around the data write. */
 static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 {
-	int r;
+	uint64_t phys = volume_phys(re->v_new, z->off);
+	int r = 0;
 
+	/*
+	 * An all-hole zone changes nothing on disk: no commit either. The header
+	 * catches up at the next zone with data (or the finish); a crash before
+	 * that resumes here and finds the same holes.
+	 */
+	if (!z->nruns)
+		return 0;
 	if (reenc_resilient(re)) {
 		/*
 		 * The saved checksums (or copy) must be durable before the header
@@ -211,7 +348,9 @@ static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 		if ((r = reenc_commit_state(re, done, z->off, z->len)) < 0)
 			return r;
 	}
-	r = storage_write(re->data, z->buf, (size_t)z->len, volume_phys(re->v_new, z->off));
+	for (int k = 0; k < z->nruns && r == 0; k++)
+		r = storage_write(re->data, z->buf + z->runs[k].at, (size_t)z->runs[k].len,
+				  phys + z->runs[k].at);
 	if (r < 0 || !reenc_resilient(re))
 		return r;
 	/* Commit point: the zone's new contents are durable; the header says so. */
