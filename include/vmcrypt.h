@@ -61,11 +61,24 @@ struct vmc_open_params {
 	const char *header; /* detached header file, or NULL when the header is in the image */
 	bool read_only;	    /* open O_RDONLY; writes fail with -EROFS */
 	int partition; /* 1-based partition of a whole-disk image (GPT/MBR); 0: the whole file */
+	bool raw;      /* take the file's bytes as they are: no check for a VM image container */
 };
 
 /*
+ * Is the file at path a VM image container (qcow2, VMDK, VDI, VHDX, VHD, QED,
+ * a Ceph RBD layered-clone header) rather than a raw disk or a LUKS image?
+ * 1, with *ret_name (qemu-img's name of the format) and *ret_what (a phrase
+ * for messages: "a qcow2 image (QEMU's format)"), static strings, when it is;
+ * 0 when it is not; a negative errno when it cannot be read (reported).
+ * Either out parameter may be NULL.
+ */
+VMC_API int vmc_probe_container(const char *path, const char **ret_name, const char **ret_what);
+
+/*
  * Opens path (image file or block device) and parses its LUKS1 or LUKS2 header.
- * p may be NULL: header in the image, opened read-only.
+ * p may be NULL: header in the image, opened read-only. A VM image container
+ * (vmc_probe_container) is refused with VMC_ENOTSUP and one message naming it,
+ * unless p->raw.
  * Errors: VMC_ENOTLUKS, VMC_ECORRUPT, VMC_ENOTSUP, -ENOENT, -EACCES, -EIO.
  * A damaged LUKS2 copy is reported as a warning and the valid one used.
  */
@@ -158,6 +171,7 @@ struct vmc_format_params {
 	const uint8_t *volume_key; /* use this volume key instead of a random one */
 	size_t volume_key_len;
 	int partition; /* format partition N (1-based) of an existing disk image; 0: a new file */
+	bool raw;      /* an existing file's bytes as they are: no check for a VM image container */
 };
 
 /*

@@ -10,6 +10,7 @@
 #include "base/util.h"
 #include "crypto/backend.h"
 #include "crypto/osslmem.h"
+#include "format/container.h"
 #include "format/convert.h"
 #include "format/create.h"
 #include "format/describe.h"
@@ -91,6 +92,55 @@ struct reenc_dev image_dev(struct vmc_image *img)
 	};
 }
 
+/* The container at path, or NULL (also when it cannot be read: the open says why). */
+static int probe_container(const char *path, const struct container **ret)
+{
+	uint8_t buf[CONTAINER_PROBE_LEN];
+	struct storage *st = NULL;
+	uint64_t size = 0;
+	int r;
+
+	*ret = NULL;
+	if ((r = storage_open(path, STORAGE_RDONLY, &st)) < 0)
+		return r;
+	if ((r = storage_size(st, &size)) == 0) {
+		size_t n = size < sizeof(buf) ? (size_t)size : sizeof(buf);
+		if ((r = storage_read(st, buf, n, 0)) == 0)
+			*ret = container_probe(buf, n);
+	}
+	storage_free(st);
+	return r;
+}
+
+int image_refuse_container(const char *path)
+{
+	const struct container *c = NULL;
+	int r = probe_container(path, &c);
+
+	if (r < 0)
+		return r;
+	/* A container is never a disk: its bytes are not what the guest sees. */
+	if (c) {
+		log_err("%s: %s, not a raw disk or LUKS image: %s", path, c->what, c->fix);
+		return VMC_ENOTSUP;
+	}
+	return 0;
+}
+
+VMC_API int vmc_probe_container(const char *path, const char **ret_name, const char **ret_what)
+{
+	const struct container *c = NULL;
+	int r = probe_container(path, &c);
+
+	if (r < 0 || !c)
+		return r;
+	if (ret_name)
+		*ret_name = c->name;
+	if (ret_what)
+		*ret_what = c->what;
+	return 1;
+}
+
 VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 			   struct vmc_image **ret_img)
 {
@@ -102,6 +152,8 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	if (!p)
 		p = &defaults;
 	flags = p->read_only ? STORAGE_RDONLY : 0;
+	if (!p->raw && (r = image_refuse_container(path)) < 0)
+		return r;
 	r = image_new(path, p->partition, flags, p->header, flags, p->read_only, &img);
 	if (r < 0)
 		return r;
@@ -380,6 +432,9 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	uint8_t *vk = NULL;
 	int r;
 
+	/* Into a partition of an existing disk image: that disk must be raw. */
+	if (p->partition && !p->raw && (r = image_refuse_container(path)) < 0)
+		return r;
 	r = image_new(path, p->partition, flags, p->header, STORAGE_CREATE | STORAGE_SECRET | trunc,
 		      false, &img);
 	if (r < 0)

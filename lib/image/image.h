@@ -29,6 +29,9 @@ struct vmc_image {
 int image_new(const char *path, int partition, unsigned data_flags, const char *header,
 	      unsigned hdr_flags, bool read_only, struct vmc_image **ret_img);
 
+/* VMC_ENOTSUP, with one message, when the file at path is a VM image container. */
+int image_refuse_container(const char *path);
+
 /* Takes ownership of vk (secmem) and sets up plaintext access over the data segment. */
 int image_attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len);
 /*
