@@ -6,6 +6,7 @@
 
 #include "check.h"
 #include "io/storage.h"
+#include "io/storage_backend.h"
 #include "vmcrypt.h"
 
 #define MIB (1u << 20)
@@ -148,6 +149,104 @@ static void locks(void)
 	storage_free(b);
 }
 
+/*
+ * A backend with only the mandatory operations, in memory: what an NBD export
+ * looks like to the front (no descriptor, no locks, no holes, a fixed size).
+ */
+struct mem {
+	uint8_t bytes[64 * 1024];
+	bool *closed;
+};
+
+static int mem_pread(void *be, void *buf, size_t len, uint64_t off)
+{
+	struct mem *m = be;
+
+	if (off + len > sizeof(m->bytes))
+		return -ENODATA;
+	memcpy(buf, m->bytes + off, len);
+	return 0;
+}
+
+static int mem_pwrite(void *be, const void *buf, size_t len, uint64_t off)
+{
+	struct mem *m = be;
+
+	if (off + len > sizeof(m->bytes))
+		return -ENOSPC;
+	memcpy(m->bytes + off, buf, len);
+	return 0;
+}
+
+static int mem_sync(void *be)
+{
+	(void)be;
+	return 0;
+}
+
+static int mem_size(void *be, uint64_t *ret_size)
+{
+	*ret_size = sizeof(((struct mem *)be)->bytes);
+	return 0;
+}
+
+static void mem_close(void *be)
+{
+	struct mem *m = be;
+
+	*m->closed = true;
+	free(m);
+}
+
+static const struct storage_backend_ops mem_ops = {
+    .name = "mem",
+    .pread = mem_pread,
+    .pwrite = mem_pwrite,
+    .sync = mem_sync,
+    .size = mem_size,
+    .close = mem_close,
+};
+
+/* The front's answers for the operations a backend leaves out, and its window over any backend. */
+static void bare_backend(void)
+{
+	struct storage_backend_info info = {.read_only = false, .regular = false};
+	struct storage *st = NULL;
+	struct mem *m = calloc(1, sizeof(*m));
+	uint8_t in[512], out[512];
+	uint64_t run = 0, size = 0;
+	bool data = false, closed = false;
+
+	CHECK(m);
+	m->closed = &closed;
+	for (size_t i = 0; i < sizeof(in); i++)
+		in[i] = (uint8_t)(i ^ 0x3c);
+	CHECK_OK(storage_new(&mem_ops, m, "mem://test", &info, &st));
+	CHECK(strcmp(storage_path(st), "mem://test") == 0);
+	CHECK(!storage_is_regular(st) && !storage_read_only(st));
+	CHECK_EQ(storage_fd(st), -1);
+	CHECK_OK(storage_lock(st, true));
+	CHECK_EQ(storage_punch(st, 0, 4096), -EOPNOTSUPP);
+	CHECK_OK(storage_block_status(st, 4096, 8192, &run, &data));
+	CHECK(data);
+	CHECK_EQ(run, 8192);
+	CHECK_OK(storage_write(st, in, sizeof(in), 1000));
+	CHECK_OK(storage_sync(st));
+	CHECK_MEM(m->bytes + 1000, in, sizeof(in));
+	CHECK_EQ(storage_read(st, out, 2, sizeof(m->bytes) - 1), -ENODATA);
+	CHECK_OK(storage_set_window(st, 4096, 8192));
+	CHECK_OK(storage_size(st, &size));
+	CHECK_EQ(size, 8192);
+	CHECK_OK(storage_write(st, in, sizeof(in), 100));
+	CHECK_MEM(m->bytes + 4096 + 100, in, sizeof(in));
+	CHECK_OK(storage_read(st, out, sizeof(out), 100));
+	CHECK_MEM(out, in, sizeof(in));
+	CHECK_EQ(storage_read(st, out, 2, 8191), -ENODATA);
+	CHECK_EQ(storage_write(st, in, 2, 8191), -ENOSPC);
+	storage_free(st);
+	CHECK(closed);
+}
+
 int main(void)
 {
 	int fd = mkstemp(path);
@@ -160,7 +259,8 @@ int main(void)
 	window();
 	holes();
 	locks();
+	bare_backend();
 	unlink(path);
-	printf("storage: round trip, read-only, window, holes, locks\n");
+	printf("storage: round trip, read-only, window, holes, locks, bare backend\n");
 	return 0;
 }
