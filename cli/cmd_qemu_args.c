@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "log.h"
+#include "route.h"
 #include "serve.h"
 
 #define UUID_LEN	36

@@ -11,7 +11,7 @@
 #include "vmcrypt.h"
 
 /*
- * The verbs (rows of the table in vmcrypt.c): args holds nargs positional
+ * The verbs (rows of the table in verbs.c): args holds nargs positional
  * arguments, within the row's bounds. Each returns 0 or a negative errno after
  * printing one line about the failure (or leaving it to the library's log).
  */

@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Option table, per-verb option parsing (getopt_long) and generated help. */
+#include <assert.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
@@ -373,28 +374,51 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 	return r;
 }
 
+/*
+ * Copies the verb's option rows into rows (OPT_COUNT entries), the rows of
+ * verb->include in place of an OPT_INCLUDE row, and ends them with OPT_END.
+ */
+static void verb_rows(const struct verb *verb, struct verb_opt *rows)
+{
+	const struct verb_opt *vo, *inc;
+	size_t n = 0;
+
+	for (vo = verb->opts; vo->id != OPT_END; vo++) {
+		if (vo->id != OPT_INCLUDE) {
+			assert(n + 1 < OPT_COUNT);
+			rows[n++] = *vo;
+			continue;
+		}
+		for (inc = verb->include; inc->id != OPT_END; inc++) {
+			assert(inc->id != OPT_INCLUDE && n + 1 < OPT_COUNT);
+			rows[n++] = *inc;
+		}
+	}
+	rows[n] = (struct verb_opt){OPT_END, NULL};
+}
+
 /* The id of the option getopt_long returned as val (a short letter or base + id). */
-static enum opt_id opt_from_val(const struct verb *verb, int val)
+static enum opt_id opt_from_val(const struct verb_opt *opts, int val)
 {
 	const struct verb_opt *vo;
 
 	if (val >= LONG_VAL_BASE)
 		return (enum opt_id)(val - LONG_VAL_BASE);
-	for (vo = verb->opts; vo->id != OPT_END; vo++)
+	for (vo = opts; vo->id != OPT_END; vo++)
 		if (opt_defs[vo->id].short_name == val)
 			return vo->id;
 	return OPT_END;
 }
 
-/* Builds getopt_long's tables from the verb's option list. */
-static void build_getopt(const struct verb *verb, struct option *longopts, char *shortopts)
+/* Builds getopt_long's tables from the verb's option rows. */
+static void build_getopt(const struct verb_opt *opts, struct option *longopts, char *shortopts)
 {
 	const struct verb_opt *vo;
 	size_t n = 0, s = 0;
 
 	/* Leading ':' makes getopt report a missing argument as ':', and print nothing. */
 	shortopts[s++] = ':';
-	for (vo = verb->opts; vo->id != OPT_END; vo++) {
+	for (vo = opts; vo->id != OPT_END; vo++) {
 		const struct opt_def *d = &opt_defs[vo->id];
 
 		longopts[n++] = (struct option){d->name, d->arg ? required_argument : no_argument,
@@ -433,6 +457,7 @@ static int bad_option(int c, char **argv)
 
 int opts_parse(const struct verb *verb, int argc, char **argv, struct cli_opts *o, int *ret_first)
 {
+	struct verb_opt opts[OPT_COUNT];
 	struct option longopts[OPT_COUNT + 2];
 	char shortopts[3 * OPT_COUNT + 2];
 	enum opt_id id;
@@ -443,13 +468,14 @@ int opts_parse(const struct verb *verb, int argc, char **argv, struct cli_opts *
 	o->fmt.keyslot = -1;
 	o->priority = -1;
 	o->token_id = -1;
-	build_getopt(verb, longopts, shortopts);
+	verb_rows(verb, opts);
+	build_getopt(opts, longopts, shortopts);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, shortopts, longopts, NULL)) != -1) {
 		if (c == '?' || c == ':')
 			return bad_option(c, argv);
-		id = opt_from_val(verb, c);
+		id = opt_from_val(opts, c);
 		if (id == OPT_HELP) {
 			o->help = true;
 			return 0;
@@ -482,10 +508,12 @@ static void print_opt(FILE *f, const struct opt_def *d, const char *help)
 void opts_print_help(FILE *f, const struct verb *verb)
 {
 	static const struct opt_def help = {"help", 0, NULL, "show this help"};
+	struct verb_opt opts[OPT_COUNT];
 	const struct verb_opt *vo;
 
+	verb_rows(verb, opts);
 	fputs("Options:\n", f);
-	for (vo = verb->opts; vo->id != OPT_END; vo++)
+	for (vo = opts; vo->id != OPT_END; vo++)
 		print_opt(f, &opt_defs[vo->id], vo->help ? vo->help : opt_defs[vo->id].help);
 	print_opt(f, &help, help.help);
 }

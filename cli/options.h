@@ -12,6 +12,7 @@
 /* Every option any verb accepts; a verb lists the subset it takes. */
 enum opt_id {
 	OPT_END = 0, /* terminates a verb's option list */
+	OPT_INCLUDE, /* stands for the rows of the verb's include list */
 	OPT_SIZE,
 	OPT_TYPE,
 	OPT_CIPHER,
@@ -90,8 +91,9 @@ struct verb {
 	const char *description; /* paragraph for `vmcrypt VERB --help` */
 	int min_args;
 	int max_args;
-	const struct verb_arg *args; /* max_args entries */
-	const struct verb_opt *opts; /* terminated by OPT_END */
+	const struct verb_arg *args;	/* max_args entries */
+	const struct verb_opt *opts;	/* terminated by OPT_END */
+	const struct verb_opt *include; /* the rows OPT_INCLUDE stands for; no OPT_INCLUDE */
 };
 
 /* max_args of a verb whose last argument repeats (args describes it once). */
