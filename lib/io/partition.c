@@ -5,6 +5,7 @@
 
 #include "io/partition.h"
 #include "io/storage.h"
+#include "io/storage_backend.h"
 #include "base/log.h"
 #include "base/util.h"
 
@@ -15,6 +16,16 @@ int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t 
 	blkid_partition par;
 	int r = -ENOENT, n;
 
+	/*
+	 * libblkid reads the table through a file: an NBD export has none to give
+	 * it. (Not named: the URI's query may hold TLS settings.)
+	 */
+	if (storage_nbd_uri(path)) {
+		log_err("partition %d of an NBD export: partitions over NBD are not supported; "
+			"export the partition itself (nbdkit's partition filter)",
+			partno);
+		return -EOPNOTSUPP;
+	}
 	pr = blkid_new_probe_from_filename(path);
 	if (!pr) {
 		log_err("%s: cannot probe for a partition table", path);

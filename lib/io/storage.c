@@ -58,6 +58,8 @@ int storage_new(const struct storage_backend_ops *ops, void *be, const char *nam
 
 int storage_open(const char *path, unsigned flags, struct storage **ret_st)
 {
+	if (storage_nbd_uri(path))
+		return storage_nbd_open(path, flags, ret_st);
 	return storage_file_open(path, flags, ret_st);
 }
 

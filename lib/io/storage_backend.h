@@ -64,4 +64,14 @@ int storage_new(const struct storage_backend_ops *ops, void *be, const char *nam
 /* The local file or block device backend (file.c): opens path with storage_open's flags. */
 int storage_file_open(const char *path, unsigned flags, struct storage **ret_st);
 
+/*
+ * The NBD backend (nbd.c, libnbd): opens the export an nbd://, nbds://,
+ * nbd+unix:// or nbds+unix:// URI names. Fixed size, no locks, no descriptor;
+ * never a regular file. STORAGE_CREATE is -EOPNOTSUPP (an export cannot be
+ * created); -EROFS when the server exports read-only and flags ask to write.
+ */
+int storage_nbd_open(const char *uri, unsigned flags, struct storage **ret_st);
+/* Does path name an NBD export (one of the URI schemes above)? */
+bool storage_nbd_uri(const char *path);
+
 #endif
