@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vmcrypt decrypt SRC DST: an encrypted image copied out to a plain raw image. */
+/* vmcrypt decrypt SRC DST: an encrypted image copied out to a plain disk (raw, a container qemu-img
+ * makes, NBD). */
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -41,14 +42,15 @@ static int output_finish(int fd, const char *path, uint64_t size)
 	return 0;
 }
 
-static int copy_out(struct vmc_image *img, int fd, bool sparse)
+static int copy_out(struct vmc_image *img, int fd, struct vmc_disk *disk, bool sparse)
 {
 	struct progress pg;
 	int r;
 
 	progress_init(&pg);
 	cancel_catch(false);
-	r = vmc_image_copy_out(img, fd, sparse, progress_update, &pg);
+	r = disk ? vmc_image_copy_out_disk(img, disk, progress_update, &pg)
+		 : vmc_image_copy_out(img, fd, sparse, progress_update, &pg);
 	progress_end(&pg);
 	cancel_release();
 	return r;
@@ -74,10 +76,27 @@ static int decrypt_check(const struct cli_opts *o, const char *src, const char *
 	return r;
 }
 
+/* Decrypt into a disk the library writes: a container qemu-img makes (--format), an NBD export. */
+static int disk_out(const struct cli_opts *o, struct vmc_image *img, const char *dst, bool exists)
+{
+	struct vmc_disk *disk = NULL;
+	int r;
+
+	r = vmc_disk_create(dst, o->format, vmc_image_size(img), exists, &disk);
+	if (r == 0)
+		r = copy_out(img, -1, disk, false);
+	vmc_disk_free(disk);
+	/* An incomplete plaintext copy is useless (and still plaintext): remove it. */
+	if (r < 0 && !vmc_is_nbd_uri(dst))
+		unlink(dst);
+	return r;
+}
+
 int cmd_decrypt(const struct cli_opts *o, char **args, int nargs)
 {
 	const char *src = args[0], *dst = args[1];
 	struct vmc_image *img = NULL;
+	struct cli_opts so = *o;
 	bool exists = false, regular = false;
 	int fd = -1, slot = -1, r;
 
@@ -86,17 +105,24 @@ int cmd_decrypt(const struct cli_opts *o, char **args, int nargs)
 	if (nargs < 2)
 		return usage_error("missing DST");
 	r = decrypt_check(o, src, dst, &exists);
+	/* SRC is the image: --source-format is its container, --format DST's. */
+	so.format = o->source_format;
 	if (r == 0)
-		r = open_unlocked(o, src, &img, &slot);
+		r = open_unlocked(&so, src, &img, &slot);
 	if (r < 0)
 		goto out;
 	verbose("Key slot %d unlocked.", slot);
+	if (strcmp(dst, "-") != 0 &&
+	    ((o->format && strcmp(o->format, "raw") != 0) || vmc_is_nbd_uri(dst))) {
+		r = disk_out(o, img, dst, exists);
+		goto out;
+	}
 	fd = output_open(dst, exists, &regular);
 	if (fd < 0) {
 		r = fd;
 		goto out;
 	}
-	r = copy_out(img, fd, regular);
+	r = copy_out(img, fd, NULL, regular);
 	if (r == 0 && regular)
 		r = output_finish(fd, dst, vmc_image_size(img));
 	if (fd > STDERR_FILENO && close(fd) < 0 && r == 0)

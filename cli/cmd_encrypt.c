@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vmcrypt encrypt SRC DST: a plain raw image copied into a new encrypted image. */
+/* vmcrypt encrypt SRC DST: a plain disk (raw, a container through QEMU, NBD) copied into a new
+ * encrypted image. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -13,21 +14,40 @@
 #include "log.h"
 #include "progress.h"
 
-/* The input: its descriptor and, unless it is a pipe, its size. */
+/* The input: its descriptor and, unless it is a pipe, its size; or a disk the library reads. */
 struct source {
 	int fd;
 	bool sized;
 	uint64_t size;
+	struct vmc_disk *disk;
 };
 
-static int source_open(const char *path, struct source *s)
+/* Is SRC for the library to read: an NBD export, a container (qcow2, ...), a format named? */
+static bool source_is_disk(const struct cli_opts *o, const char *path)
+{
+	if (o->source_format)
+		return strcmp(o->source_format, "raw") != 0;
+	return vmc_is_nbd_uri(path) || vmc_probe_container(path, NULL, NULL) == 1;
+}
+
+static int source_open(const struct cli_opts *o, const char *path, struct source *s)
 {
 	struct stat st;
+	int r;
 
 	/* Stdin is read as a stream, whatever it is: its size comes from --size. */
 	if (strcmp(path, "-") == 0) {
 		s->fd = STDIN_FILENO;
 		s->sized = false;
+		return 0;
+	}
+	/* The disk the guest sees, not the container's bytes. */
+	if (source_is_disk(o, path)) {
+		r = vmc_disk_open(path, o->source_format, true, &s->disk);
+		if (r < 0)
+			return r;
+		s->sized = true;
+		s->size = vmc_disk_size(s->disk);
 		return 0;
 	}
 	s->fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
@@ -45,6 +65,7 @@ static int source_open(const char *path, struct source *s)
 
 static void source_close(struct source *s)
 {
+	vmc_disk_free(s->disk);
 	if (s->fd > STDERR_FILENO)
 		close(s->fd);
 }
@@ -88,8 +109,11 @@ static int copy_in(const struct cli_opts *o, struct vmc_image *img, const struct
 
 	progress_init(&pg);
 	cancel_catch(false);
-	r = vmc_image_copy_in(img, s->fd, s->sized ? s->size : UINT64_MAX, progress_update, &pg,
-			      &done);
+	if (s->disk)
+		r = vmc_image_copy_in_disk(img, s->disk, progress_update, &pg, &done);
+	else
+		r = vmc_image_copy_in(img, s->fd, s->sized ? s->size : UINT64_MAX, progress_update,
+				      &pg, &done);
 	progress_end(&pg);
 	cancel_release();
 	if (r == 0)
@@ -111,7 +135,7 @@ static void remove_output(const char *path)
 int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
 {
 	const char *src = args[0], *dst = args[1];
-	struct source s = {-1, false, 0};
+	struct source s = {-1, false, 0, NULL};
 	struct vmc_image *img = NULL;
 	bool exists = false, header_exists = false, data_on_stdin = strcmp(src, "-") == 0;
 	uint64_t size = 0;
@@ -125,7 +149,7 @@ int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
 	if (r == 0 && !data_on_stdin)
 		r = same_file_check(src, dst);
 	if (r == 0)
-		r = source_open(src, &s);
+		r = source_open(o, src, &s);
 	if (r == 0)
 		r = plain_size(o, &s, &size);
 	if (r == 0)

@@ -65,7 +65,8 @@ static int inplace_stopped(const char *path, const char *header)
  */
 static int encrypt_probe(const struct cli_opts *o, const char *path, const char *file, int part)
 {
-	struct vmc_open_params p = {.header = NULL, .read_only = true, .partition = part};
+	struct vmc_open_params p = {
+	    .header = NULL, .read_only = true, .partition = part, .format = o->format};
 	struct vmc_image *img = NULL;
 	bool pending;
 	int r;

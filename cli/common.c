@@ -95,7 +95,8 @@ int output_check(const struct cli_opts *o, const char *path, bool *ret_exists)
 		*ret_exists = true;
 		return 0;
 	}
-	if (stat(path, &st) < 0) {
+	/* An NBD export exists, and what it holds is overwritten. */
+	if (!vmc_is_nbd_uri(path) && stat(path, &st) < 0) {
 		if (errno != ENOENT)
 			return fail(-errno, "%s: %s", path, strerror(errno));
 		*ret_exists = false;
@@ -171,7 +172,8 @@ int image_path_parse(const struct cli_opts *o, const char *path, char **ret_path
 int image_open(const struct cli_opts *o, const char *path, bool read_only,
 	       struct vmc_image **ret_img)
 {
-	struct vmc_open_params p = {.header = o->header, .read_only = read_only};
+	struct vmc_open_params p = {
+	    .header = o->header, .read_only = read_only, .format = o->format};
 	char *file = NULL;
 	int r;
 

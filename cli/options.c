@@ -90,6 +90,10 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
 			 "give up SIZE bytes at the end: room for the header"},
     [OPT_PUBLIC_KEY] = {"public-key", 0, NULL,
 			"the passphrase is the documented public one (public-key images)"},
+    [OPT_FORMAT] = {"format", 0, "FMT",
+		    "container: raw, qcow2, vmdk, vdi, ... (default: by its magic)"},
+    [OPT_SOURCE_FORMAT] = {"source-format", 0, "FMT",
+			   "SRC's container: raw, qcow2, ... (default: by its magic)"},
 };
 
 static const struct {
@@ -152,6 +156,15 @@ static int opt_u32(enum opt_id id, const char *arg, uint32_t min, uint32_t max, 
 		return usage_error("--%s: '%s' is not a number from %" PRIu32 " to %" PRIu32,
 				   opt_defs[id].name, arg, min, max);
 	*ret = (uint32_t)v;
+	return 0;
+}
+
+/* A format name as qemu-img spells them: lower-case letters, digits, '-' and '_'. */
+static int opt_format(enum opt_id id, const char *arg)
+{
+	if (!*arg || strspn(arg, "abcdefghijklmnopqrstuvwxyz0123456789-_") != strlen(arg))
+		return usage_error("--%s %s: not a format name (raw, qcow2, vmdk, vdi, vhdx, ...)",
+				   opt_defs[id].name, arg);
 	return 0;
 }
 
@@ -366,6 +379,15 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_REDUCE_SIZE:
 		r = opt_size(id, arg, 1, UINT64_MAX, &o->reduce_size);
+		break;
+	case OPT_FORMAT:
+		r = opt_format(id, arg);
+		o->format = arg;
+		o->fmt.format = arg;
+		break;
+	case OPT_SOURCE_FORMAT:
+		r = opt_format(id, arg);
+		o->source_format = arg;
 		break;
 	default:
 		r = set_format_opt(&o->fmt, id, arg);

@@ -65,6 +65,8 @@ enum opt_id {
 	OPT_IN_PLACE,
 	OPT_REDUCE_SIZE,
 	OPT_PUBLIC_KEY,
+	OPT_FORMAT,
+	OPT_SOURCE_FORMAT,
 	OPT_COUNT,
 };
 
@@ -147,6 +149,8 @@ struct cli_opts {
 	bool in_place;		     /* encrypt, decrypt: rewrite IMAGE itself */
 	uint64_t reduce_size;	     /* encrypt --in-place: bytes given up for the header */
 	bool public_key;	     /* the passphrase is VMC_PUBLIC_PASSPHRASE */
+	const char *format;	     /* IMAGE's (or a new DST's) format: NULL probes */
+	const char *source_format;   /* encrypt, decrypt: SRC's format; NULL probes */
 };
 
 /*

@@ -70,6 +70,7 @@ static const struct verb_opt format_opts[] = {
 static const struct verb_opt create_opts[] = {
     {OPT_SIZE, "plaintext size (suffix K, M, G, T); required"},
     {OPT_INCLUDE, NULL}, /* format_opts */
+    {OPT_FORMAT, "IMAGE's container: raw (default), qcow2, vdi, vmdk, vhdx"},
     {OPT_FORCE, "replace an existing IMAGE (and --header FILE)"},
     {OPT_BATCH_MODE, "with --force: overwrite without asking"},
     {OPT_VERBOSE, NULL},
@@ -87,6 +88,8 @@ static const struct verb_opt encrypt_opts[] = {
     {OPT_RESILIENCE, NULL},
     {OPT_HOTZONE_SIZE, NULL},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, "DST's container: raw (default), qcow2, vdi, vmdk, vhdx"},
+    {OPT_SOURCE_FORMAT, NULL},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
     {OPT_END, NULL},
@@ -97,6 +100,8 @@ static const struct verb_opt decrypt_opts[] = {
     {OPT_RESILIENCE, NULL},
     {OPT_HOTZONE_SIZE, NULL},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, "DST's container: raw (default), qcow2, vdi, vmdk, vhdx"},
+    {OPT_SOURCE_FORMAT, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
     {OPT_PUBLIC_KEY, NULL},
@@ -113,6 +118,7 @@ static const struct verb_opt decrypt_opts[] = {
 static const struct verb_opt dump_opts[] = {
     {OPT_JSON, "print JSON instead of text"},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_DUMP_VOLUME_KEY, NULL},
     {OPT_KEY_FILE, NULL},
@@ -133,6 +139,7 @@ static const struct verb_opt test_key_opts[] = {
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, NULL},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_VERBOSE, "print which key slot opened"},
     {OPT_DEBUG, NULL},
@@ -144,6 +151,7 @@ static const struct verb_opt serve_opts[] = {
     {OPT_PORT, NULL},
     {OPT_READ_ONLY, "serve the image read-only"},
     {OPT_ALLOW_DISCARDS, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
     {OPT_PUBLIC_KEY, NULL},
@@ -158,6 +166,7 @@ static const struct verb_opt serve_opts[] = {
 static const struct verb_opt mount_opts[] = {
     {OPT_READ_ONLY, "mount read-only"},
     {OPT_FOREGROUND, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "read a detached header from FILE"},
     {OPT_KEY_FILE, NULL},
     {OPT_PUBLIC_KEY, NULL},
@@ -193,6 +202,7 @@ static const struct verb_opt add_key_opts[] = {
     {OPT_PBKDF_PARALLEL, NULL},
     {OPT_PBKDF_FORCE_ITERATIONS, NULL},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, "print which key slot was created"},
     {OPT_DEBUG, NULL},
@@ -214,6 +224,7 @@ static const struct verb_opt change_key_opts[] = {
     {OPT_PBKDF_PARALLEL, NULL},
     {OPT_PBKDF_FORCE_ITERATIONS, NULL},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, "print which key slot was changed"},
     {OPT_DEBUG, NULL},
@@ -226,6 +237,7 @@ static const struct verb_opt remove_key_opts[] = {
     {OPT_KEYFILE_SIZE, NULL},
     {OPT_KEY_SLOT, "remove the passphrase from key slot N only"},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_FORCE, "allow removing the last key slot"},
     {OPT_BATCH_MODE, "with --force: do not ask for confirmation"},
@@ -236,6 +248,7 @@ static const struct verb_opt remove_key_opts[] = {
 
 static const struct verb_opt kill_slot_opts[] = {
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_FORCE, "allow removing the last key slot"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
@@ -246,6 +259,7 @@ static const struct verb_opt kill_slot_opts[] = {
 
 static const struct verb_opt erase_opts[] = {
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
     {OPT_VERBOSE, NULL},
@@ -254,9 +268,8 @@ static const struct verb_opt erase_opts[] = {
 };
 
 static const struct verb_opt header_backup_opts[] = {
-    {OPT_PARTITION, NULL}, {OPT_HEADER, "back up the detached header FILE"},
-    {OPT_VERBOSE, NULL},   {OPT_DEBUG, NULL},
-    {OPT_END, NULL},
+    {OPT_PARTITION, NULL}, {OPT_FORMAT, NULL}, {OPT_HEADER, "back up the detached header FILE"},
+    {OPT_VERBOSE, NULL},   {OPT_DEBUG, NULL},  {OPT_END, NULL},
 };
 
 static const struct verb_opt header_restore_opts[] = {
@@ -269,14 +282,14 @@ static const struct verb_opt header_restore_opts[] = {
 };
 
 static const struct verb_opt repair_opts[] = {
-    {OPT_PARTITION, NULL}, {OPT_HEADER, "repair the detached header FILE"},
-    {OPT_VERBOSE, NULL},   {OPT_DEBUG, NULL},
-    {OPT_END, NULL},
+    {OPT_PARTITION, NULL}, {OPT_FORMAT, NULL}, {OPT_HEADER, "repair the detached header FILE"},
+    {OPT_VERBOSE, NULL},   {OPT_DEBUG, NULL},  {OPT_END, NULL},
 };
 
 static const struct verb_opt convert_opts[] = {
     {OPT_TYPE, "luks1 or luks2: the version to convert to; required"},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "convert the detached header FILE"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
     {OPT_VERBOSE, NULL},
@@ -291,6 +304,7 @@ static const struct verb_opt config_opts[] = {
     {OPT_PRIORITY, NULL},
     {OPT_KEY_SLOT, "the key slot whose --priority is set"},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
@@ -301,6 +315,7 @@ static const struct verb_opt token_import_opts[] = {
     {OPT_JSON_FILE, NULL},
     {OPT_TOKEN_ID, "token number (default: the first free one)"},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, "print the token number"},
     {OPT_DEBUG, NULL},
@@ -308,16 +323,14 @@ static const struct verb_opt token_import_opts[] = {
 };
 
 static const struct verb_opt token_export_opts[] = {
-    {OPT_TOKEN_ID, "the token to print; required"},
-    {OPT_PARTITION, NULL},
-    {OPT_HEADER, "the detached header FILE"},
-    {OPT_DEBUG, NULL},
-    {OPT_END, NULL},
+    {OPT_TOKEN_ID, "the token to print; required"}, {OPT_PARTITION, NULL}, {OPT_FORMAT, NULL},
+    {OPT_HEADER, "the detached header FILE"},	    {OPT_DEBUG, NULL},	   {OPT_END, NULL},
 };
 
 static const struct verb_opt token_remove_opts[] = {
     {OPT_TOKEN_ID, "the token to remove; required"},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
@@ -373,6 +386,7 @@ static const struct verb_opt rekey_opts[] = {
     {OPT_PBKDF_PARALLEL, NULL},
     {OPT_PBKDF_FORCE_ITERATIONS, NULL},
     {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
     {OPT_HEADER, "the detached header FILE"},
     {OPT_BATCH_MODE, "remove other passphrases without asking"},
     {OPT_VERBOSE, NULL},

@@ -62,6 +62,13 @@ struct vmc_open_params {
 	bool read_only;	    /* open O_RDONLY; writes fail with -EROFS */
 	int partition; /* 1-based partition of a whole-disk image (GPT/MBR); 0: the whole file */
 	bool raw;      /* take the file's bytes as they are: no check for a VM image container */
+	/*
+	 * The container holding the image: NULL probes (a raw file, or a container
+	 * QEMU reads, found by its magic); "raw" is raw; another of qemu-img's
+	 * format names ("qcow2", "vmdk", "vdi", "vhdx", "vpc", "qed", ...) opens
+	 * that format through QEMU without probing.
+	 */
+	const char *format;
 };
 
 /*
@@ -75,10 +82,13 @@ struct vmc_open_params {
 VMC_API int vmc_probe_container(const char *path, const char **ret_name, const char **ret_what);
 
 /*
- * Opens path (image file or block device) and parses its LUKS1 or LUKS2 header.
- * p may be NULL: header in the image, opened read-only. A VM image container
- * (vmc_probe_container) is refused with VMC_ENOTSUP and one message naming it,
- * unless p->raw.
+ * Opens path (image file, block device, or an nbd://, nbds://, nbd+unix://
+ * URI) and parses its LUKS1 or LUKS2 header. p may be NULL: header in the
+ * image, opened read-only. A VM image container QEMU reads (qcow2, VMDK, VDI,
+ * VHDX, VHD, QED) is opened as the disk its guest sees, through a private
+ * qemu-storage-daemon (or qemu-nbd) that vmcrypt starts and stops; other
+ * containers (vmc_probe_container) are refused with VMC_ENOTSUP and one
+ * message naming them. p->raw (or p->format "raw") takes the bytes as they are.
  * Errors: VMC_ENOTLUKS, VMC_ECORRUPT, VMC_ENOTSUP, -ENOENT, -EACCES, -EIO.
  * A damaged LUKS2 copy is reported as a warning and the valid one used.
  */
@@ -144,6 +154,32 @@ VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len,
 VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
 			       vmc_progress_fn *progress, void *userdata);
 
+/* Does path name an NBD export (nbd://, nbds://, nbd+unix://, nbds+unix://)? */
+VMC_API bool vmc_is_nbd_uri(const char *path);
+
+/*
+ * A plain (unencrypted) disk for encrypt's source and decrypt's output: a raw
+ * file or block device, an NBD export (URI), or a VM image container through
+ * QEMU (as vmc_image_open). format as in vmc_open_params.
+ */
+struct vmc_disk;
+VMC_API int vmc_disk_open(const char *path, const char *format, bool read_only,
+			  struct vmc_disk **ret_disk);
+/*
+ * A new, thin disk of size bytes: a sparse raw file (format NULL or "raw",
+ * mode 0600), or an image of that format made by qemu-img. -EEXIST when path
+ * exists, unless overwrite. An NBD URI names an existing export, written into.
+ */
+VMC_API int vmc_disk_create(const char *path, const char *format, uint64_t size, bool overwrite,
+			    struct vmc_disk **ret_disk);
+VMC_API uint64_t vmc_disk_size(const struct vmc_disk *disk);
+VMC_API void vmc_disk_free(struct vmc_disk *disk);
+/* vmc_image_copy_in/out with a disk: the whole disk in (at most the image size), or all out. */
+VMC_API int vmc_image_copy_in_disk(struct vmc_image *img, struct vmc_disk *disk,
+				   vmc_progress_fn *progress, void *userdata, uint64_t *ret_done);
+VMC_API int vmc_image_copy_out_disk(struct vmc_image *img, struct vmc_disk *disk,
+				    vmc_progress_fn *progress, void *userdata);
+
 /* Parameters of a new image; zero/NULL fields take the documented defaults. */
 struct vmc_format_params {
 	int luks_version;   /* 1 or 2; default 2 */
@@ -172,6 +208,12 @@ struct vmc_format_params {
 	size_t volume_key_len;
 	int partition; /* format partition N (1-based) of an existing disk image; 0: a new file */
 	bool raw;      /* an existing file's bytes as they are: no check for a VM image container */
+	/*
+	 * A new file: NULL or "raw" for a sparse raw file, or a format qemu-img
+	 * creates ("qcow2", "vdi", "vmdk", "vhdx", ...) holding the LUKS image as
+	 * its guest-visible disk. An existing disk (partition): as vmc_open_params.
+	 */
+	const char *format;
 };
 
 /*

@@ -14,6 +14,7 @@ struct container {
 	const char *name; /* "qcow2": qemu-img's name for the format (-f/-O) */
 	const char *what; /* "a qcow2 image (QEMU's format)": for messages */
 	const char *fix;  /* one sentence: what the user can do about it */
+	bool qemu;	  /* QEMU reads it as a disk (qemu-storage-daemon serves it) */
 };
 
 /*

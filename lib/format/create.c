@@ -356,6 +356,20 @@ static int format_luks2(const struct format_plan *plan, const struct vmc_format_
 	return luks2_hdr_store(hdr, m);
 }
 
+int luks_format_size(const struct vmc_format_params *p, uint64_t *ret_size)
+{
+	struct format_plan plan;
+	int r = plan_format(p, NULL, &plan);
+
+	if (r < 0)
+		return r;
+	if (p->header) {
+		*ret_size = p->data_size;
+		return 0;
+	}
+	return add_u64(plan.data_offset, p->data_size, ret_size) ? 0 : -EFBIG;
+}
+
 int luks_format(struct storage *hdr, struct storage *data, const struct vmc_format_params *p,
 		const struct format_hook *hook, const void *pass, size_t pass_len,
 		struct luks_meta *m, uint8_t **ret_vk)

@@ -23,6 +23,9 @@ struct format_hook {
 	bool keep_size;	      /* never resize the data file */
 };
 
+/* The size of the data file luks_format makes of p (no hook): header and data, or the data alone
+ * with a detached header. */
+int luks_format_size(const struct vmc_format_params *p, uint64_t *ret_size);
 int luks_format(struct storage *hdr, struct storage *data, const struct vmc_format_params *p,
 		const struct format_hook *hook, const void *pass, size_t pass_len,
 		struct luks_meta *m, uint8_t **ret_vk);

@@ -16,6 +16,7 @@
 #include "format/describe.h"
 #include "format/keyslot.h"
 #include "io/partition.h"
+#include "io/storage_backend.h"
 #include "image/image.h"
 #include "reencrypt/reencrypt.h"
 #include "volume/volume.h"
@@ -49,8 +50,8 @@ VMC_API int vmc_harden_process(void)
 	return secmem_harden_process();
 }
 
-int image_new(const char *path, int partition, unsigned data_flags, const char *header,
-	      unsigned hdr_flags, bool read_only, struct vmc_image **ret_img)
+int image_new(const char *path, int partition, unsigned data_flags, const char *format,
+	      const char *header, unsigned hdr_flags, bool read_only, struct vmc_image **ret_img)
 {
 	struct vmc_image *img = calloc(1, sizeof(*img));
 	int r;
@@ -58,7 +59,7 @@ int image_new(const char *path, int partition, unsigned data_flags, const char *
 	if (!img)
 		return -ENOMEM;
 	img->read_only = read_only;
-	r = partition_open(path, data_flags, partition, &img->data);
+	r = image_disk_open(path, data_flags, partition, format, &img->data);
 	if (r == -EEXIST)
 		log_err("%s already exists", path);
 	if (r < 0)
@@ -112,18 +113,41 @@ static int probe_container(const char *path, const struct container **ret)
 	return r;
 }
 
-int image_refuse_container(const char *path)
+int image_disk_open(const char *path, unsigned flags, int partition, const char *format,
+		    struct storage **ret_st)
 {
 	const struct container *c = NULL;
-	int r = probe_container(path, &c);
+	bool raw = format && strcmp(format, "raw") == 0;
+	struct storage *st = NULL;
+	int r;
 
-	if (r < 0)
+	if (partition < 0) {
+		log_err("partition numbers start at 1");
+		return -EINVAL;
+	}
+	/* A format named: QEMU opens it as that (and says so if it is not). */
+	if (format && !raw) {
+		r = storage_qemu_open(path, format, flags, &st);
+		goto window;
+	}
+	/* A new file is raw. */
+	if (!raw && !(flags & STORAGE_CREATE) && (r = probe_container(path, &c)) < 0)
 		return r;
-	/* A container is never a disk: its bytes are not what the guest sees. */
-	if (c) {
+	if (c && !c->qemu) {
+		/* A container is never a disk: its bytes are not what the guest sees. */
 		log_err("%s: %s, not a raw disk or LUKS image: %s", path, c->what, c->fix);
 		return VMC_ENOTSUP;
 	}
+	/* A container QEMU reads: the disk its guest sees, through QEMU's block layer. */
+	r = c ? storage_qemu_open(path, c->name, flags, &st) : storage_open(path, flags, &st);
+window:
+	if (r < 0)
+		return r;
+	if ((r = partition_window(st, partition)) < 0) {
+		storage_free(st);
+		return r;
+	}
+	*ret_st = st;
 	return 0;
 }
 
@@ -152,9 +176,8 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	if (!p)
 		p = &defaults;
 	flags = p->read_only ? STORAGE_RDONLY : 0;
-	if (!p->raw && (r = image_refuse_container(path)) < 0)
-		return r;
-	r = image_new(path, p->partition, flags, p->header, flags, p->read_only, &img);
+	r = image_new(path, p->partition, flags, p->raw ? "raw" : p->format, p->header, flags,
+		      p->read_only, &img);
 	if (r < 0)
 		return r;
 	r = luks_convert_recover(img->hdr, img->read_only);
@@ -365,7 +388,7 @@ VMC_API int vmc_image_volume_key(struct vmc_image *img, uint8_t **ret_key, size_
 	return 0;
 }
 
-static int need_volume(struct vmc_image *img)
+int image_need_volume(struct vmc_image *img)
 {
 	if (!img->vol) {
 		log_err("%s: image is locked (no passphrase given)", storage_path(img->data));
@@ -376,19 +399,19 @@ static int need_volume(struct vmc_image *img)
 
 VMC_API int vmc_image_read(struct vmc_image *img, void *buf, size_t len, uint64_t offset)
 {
-	int r = need_volume(img);
+	int r = image_need_volume(img);
 	return r < 0 ? r : volume_read(img->vol, buf, len, offset);
 }
 
 VMC_API int vmc_image_write(struct vmc_image *img, const void *buf, size_t len, uint64_t offset)
 {
-	int r = need_volume(img);
+	int r = image_need_volume(img);
 	return r < 0 ? r : volume_write(img->vol, buf, len, offset);
 }
 
 VMC_API int vmc_image_discard(struct vmc_image *img, uint64_t offset, uint64_t len)
 {
-	int r = need_volume(img);
+	int r = image_need_volume(img);
 	return r < 0 ? r : volume_discard(img->vol, offset, len);
 }
 
@@ -403,7 +426,7 @@ VMC_API int vmc_image_flush(struct vmc_image *img)
 VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len,
 			      vmc_progress_fn *progress, void *userdata, uint64_t *ret_done)
 {
-	int r = need_volume(img);
+	int r = image_need_volume(img);
 	if (r < 0)
 		return r;
 	r = volume_copy_in(img->vol, fd, len, progress, userdata, ret_done);
@@ -415,28 +438,47 @@ VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len,
 VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
 			       vmc_progress_fn *progress, void *userdata)
 {
-	int r = need_volume(img);
+	int r = image_need_volume(img);
 	return r < 0 ? r : volume_copy_out(img->vol, fd, sparse, progress, userdata);
 }
 
 VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p, const void *pass,
 			     size_t pass_len, bool overwrite, struct vmc_image **ret_img)
 {
+	const char *format = p->raw ? "raw" : p->format;
+	/* A new file in a container (qcow2, ...) that qemu-img makes, of the size the header needs.
+	 */
+	bool contained = !p->partition && format && strcmp(format, "raw") != 0;
+	/* An NBD URI names an export that exists: the new image is written into it. */
+	bool nbd = !p->partition && storage_nbd_uri(path);
 	/* A partition lives in an existing disk image: never create or truncate that. */
 	unsigned trunc = overwrite ? STORAGE_TRUNC : 0;
-	unsigned flags = p->partition ? 0 : STORAGE_CREATE | STORAGE_SECRET | trunc;
+	unsigned flags =
+	    p->partition || nbd || contained ? 0 : STORAGE_CREATE | STORAGE_SECRET | trunc;
 	/* What existed before is not ours to remove if the creation fails. */
-	bool had_data = access(path, F_OK) == 0;
+	bool had_data = nbd || access(path, F_OK) == 0;
 	bool had_hdr = p->header && access(p->header, F_OK) == 0;
 	struct vmc_image *img = NULL;
 	uint8_t *vk = NULL;
+	uint64_t size = 0;
 	int r;
 
-	/* Into a partition of an existing disk image: that disk must be raw. */
-	if (p->partition && !p->raw && (r = image_refuse_container(path)) < 0)
-		return r;
-	r = image_new(path, p->partition, flags, p->header, STORAGE_CREATE | STORAGE_SECRET | trunc,
-		      false, &img);
+	if (contained) {
+		if (had_data && !overwrite) {
+			log_err("%s already exists", path);
+			return -EEXIST;
+		}
+		if ((r = luks_format_size(p, &size)) < 0 ||
+		    (r = storage_qemu_create(path, format, size, overwrite)) < 0)
+			return r;
+		had_data = false;
+		overwrite = false; /* what qemu-img made is ours to remove */
+	}
+	r = image_new(path, p->partition, flags,
+		      p->partition ? format
+		      : contained  ? format
+				   : "raw",
+		      p->header, STORAGE_CREATE | STORAGE_SECRET | trunc, false, &img);
 	if (r < 0)
 		goto undo;
 	r = luks_format(img->hdr, img->data, p, NULL, pass, pass_len, &img->meta, &vk);

@@ -26,11 +26,23 @@ struct vmc_image {
  * own file when header is set (opened with hdr_flags), both locked, exclusive
  * unless read_only. Nothing is read yet. Errors are logged.
  */
-int image_new(const char *path, int partition, unsigned data_flags, const char *header,
-	      unsigned hdr_flags, bool read_only, struct vmc_image **ret_img);
+int image_new(const char *path, int partition, unsigned data_flags, const char *format,
+	      const char *header, unsigned hdr_flags, bool read_only, struct vmc_image **ret_img);
 
-/* VMC_ENOTSUP, with one message, when the file at path is a VM image container. */
-int image_refuse_container(const char *path);
+/*
+ * Opens the disk at path with storage_open's flags (partition > 0: that
+ * partition of it): format NULL probes: a raw file, block device or NBD
+ * export as it is, a VM image container QEMU reads (qcow2, VMDK, VDI, VHDX, VHD, QED) as
+ * the disk its guest sees, through a private QEMU (io/qemu.c); any other
+ * container refused with VMC_ENOTSUP and one message; "raw" takes the bytes
+ * as they are; another format name opens that format through QEMU. Errors
+ * are logged.
+ */
+int image_disk_open(const char *path, unsigned flags, int partition, const char *format,
+		    struct storage **ret_st);
+
+/* -ENOKEY (reported) unless the image is unlocked: plaintext access needs the volume key. */
+int image_need_volume(struct vmc_image *img);
 
 /* Takes ownership of vk (secmem) and sets up plaintext access over the data segment. */
 int image_attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len);

@@ -45,11 +45,10 @@ VMC_API int vmc_encrypt_in_place(const char *path, const struct vmc_format_param
 	struct reenc_dev dev;
 	int r;
 
-	if ((r = reenc_encrypt_in_place_check(fp, reduce_size)) < 0 ||
-	    (!fp->raw && (r = image_refuse_container(path)) < 0))
+	if ((r = reenc_encrypt_in_place_check(fp, reduce_size)) < 0)
 		return r;
-	r = image_new(path, fp->partition, 0, fp->header, STORAGE_CREATE | STORAGE_SECRET, false,
-		      &img);
+	r = image_new(path, fp->partition, 0, fp->raw ? "raw" : fp->format, fp->header,
+		      STORAGE_CREATE | STORAGE_SECRET, false, &img);
 	if (r < 0)
 		return r;
 	dev = image_dev(img);

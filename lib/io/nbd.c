@@ -44,8 +44,12 @@ struct nbd_export {
 	char *name;	       /* the URI for messages: no query but the socket, no password */
 	uint64_t size;
 	size_t piece;
+	uint64_t align;	     /* the server's minimum block size: smaller requests are widened */
+	pthread_mutex_t rmw; /* one widened write at a time (its read-modify-write) */
 	bool read_only, can_flush, can_trim, base_allocation;
-	bool tcp; /* nbd:// or nbds://: a TCP socket under the handle */
+	bool tcp;		     /* nbd:// or nbds://: a TCP socket under the handle */
+	void (*on_close)(void *arg); /* after the connections are closed: stop the server */
+	void *on_close_arg;
 };
 
 /*
@@ -286,9 +290,50 @@ static int export_rw(struct nbd_export *x, bool write, void *buf, size_t len, ui
 	return r;
 }
 
+/*
+ * A request the server's minimum block size does not divide (qcow v1 and
+ * some VMDKs want 512 bytes): the aligned range around it, through a bounce
+ * buffer; a write reads that range first and holds x->rmw meanwhile.
+ */
+static int export_widened(struct nbd_export *x, bool write, uint8_t *buf, size_t len, uint64_t off)
+{
+	uint64_t start = off / x->align * x->align;
+	uint64_t end = (off + len + x->align - 1) / x->align * x->align;
+	uint8_t *bounce;
+	int r;
+
+	if (end > x->size)
+		return write ? -ENOSPC : -ENODATA;
+	bounce = malloc((size_t)(end - start));
+	if (!bounce)
+		return -ENOMEM;
+	if (write)
+		pthread_mutex_lock(&x->rmw);
+	r = export_rw(x, false, bounce, (size_t)(end - start), start);
+	if (r == 0 && write) {
+		memcpy(bounce + (off - start), buf, len);
+		r = export_rw(x, true, bounce, (size_t)(end - start), start);
+	} else if (r == 0) {
+		memcpy(buf, bounce + (off - start), len);
+	}
+	if (write)
+		pthread_mutex_unlock(&x->rmw);
+	free(bounce);
+	return r;
+}
+
+static bool aligned(const struct nbd_export *x, size_t len, uint64_t off)
+{
+	return x->align <= 1 || (off % x->align == 0 && len % x->align == 0);
+}
+
 static int export_pread(void *be, void *buf, size_t len, uint64_t off)
 {
-	return export_rw(be, false, buf, len, off);
+	struct nbd_export *x = be;
+
+	if (!aligned(x, len, off))
+		return export_widened(x, false, buf, len, off);
+	return export_rw(x, false, buf, len, off);
 }
 
 static int export_pwrite(void *be, const void *buf, size_t len, uint64_t off)
@@ -297,6 +342,8 @@ static int export_pwrite(void *be, const void *buf, size_t len, uint64_t off)
 
 	if (x->read_only)
 		return -EROFS;
+	if (!aligned(x, len, off))
+		return export_widened(x, true, (void *)buf, len, off);
 	/* libnbd only reads from a write's buffer. */
 	return export_rw(x, true, (void *)buf, len, off);
 }
@@ -439,6 +486,9 @@ static void export_close(void *be)
 	}
 	for (unsigned i = 0; i < EXPORT_CONNS; i++)
 		pthread_mutex_destroy(&x->conn[i].lock);
+	pthread_mutex_destroy(&x->rmw);
+	if (x->on_close)
+		x->on_close(x->on_close_arg);
 	free(x->name);
 	free(x);
 }
@@ -516,7 +566,7 @@ static int conn_open(const struct nbd_export *x, const char *uri, bool quiet,
 /* Reads what the server says about the export from the first connection. */
 static int export_probe(struct nbd_export *x, struct nbd_handle *h)
 {
-	int64_t size = nbd_get_size(h), max;
+	int64_t size = nbd_get_size(h), max, min;
 	int ro = nbd_is_read_only(h);
 
 	if (size < 0 || ro < 0) {
@@ -531,6 +581,8 @@ static int export_probe(struct nbd_export *x, struct nbd_handle *h)
 	x->can_flush = nbd_can_flush(h) == 1;
 	x->can_trim = nbd_can_trim(h) == 1;
 	x->base_allocation = nbd_can_meta_context(h, LIBNBD_CONTEXT_BASE_ALLOCATION) == 1;
+	min = nbd_get_block_size(h, LIBNBD_SIZE_MINIMUM);
+	x->align = min > 1 && min <= 65536 ? (uint64_t)min : 1;
 	max = nbd_get_block_size(h, LIBNBD_SIZE_MAXIMUM);
 	if (max <= 0 || max > REQUEST_MAX)
 		max = REQUEST_MAX;
@@ -540,18 +592,30 @@ static int export_probe(struct nbd_export *x, struct nbd_handle *h)
 
 int storage_nbd_open(const char *uri, unsigned flags, struct storage **ret_st)
 {
+	return storage_nbd_open_server(uri, flags, NULL, NULL, NULL, ret_st);
+}
+
+int storage_nbd_open_server(const char *uri, unsigned flags, const char *name,
+			    void (*on_close)(void *arg), void *arg, struct storage **ret_st)
+{
 	struct storage_backend_info info = {.read_only = flags & STORAGE_RDONLY, .regular = false};
 	struct nbd_export *x = calloc(1, sizeof(*x));
 	struct nbd_handle *h = NULL;
 	int r;
 
-	if (!x)
+	if (!x) {
+		if (on_close)
+			on_close(arg);
 		return -ENOMEM;
+	}
+	x->on_close = on_close;
+	x->on_close_arg = arg;
 	for (unsigned i = 0; i < EXPORT_CONNS; i++)
 		pthread_mutex_init(&x->conn[i].lock, NULL);
+	pthread_mutex_init(&x->rmw, NULL);
 	x->read_only = info.read_only;
 	x->tcp = strncmp(uri, "nbd://", 6) == 0 || strncmp(uri, "nbds://", 7) == 0;
-	x->name = uri_display(uri);
+	x->name = name ? strdup(name) : uri_display(uri);
 	if (!x->name) {
 		r = -ENOMEM;
 		goto fail;

@@ -1,39 +1,29 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Partition lookup through libblkid's partition prober (GPT, MBR and what else it knows). */
+/* Partition lookup through libblkid's partition prober (GPT, MBR and what else it knows), over any
+ * storage. */
 #include <blkid/blkid.h>
 #include <errno.h>
 
 #include "io/partition.h"
 #include "io/storage.h"
-#include "io/storage_backend.h"
+#include "io/probe.h"
 #include "base/log.h"
 #include "base/util.h"
 
-int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t *ret_size)
+int partition_find(struct storage *st, int partno, uint64_t *ret_offset, uint64_t *ret_size)
 {
-	blkid_probe pr = NULL;
+	const char *path = storage_path(st);
+	struct storage_probe sp;
 	blkid_partlist ls;
 	blkid_partition par;
-	int r = -ENOENT, n;
+	int r, n;
 
-	/*
-	 * libblkid reads the table through a file: an NBD export has none to give
-	 * it. (Not named: the URI's query may hold TLS settings.)
-	 */
-	if (storage_nbd_uri(path)) {
-		log_err("partition %d of an NBD export: partitions over NBD are not supported; "
-			"export the partition itself (nbdkit's partition filter)",
-			partno);
-		return -EOPNOTSUPP;
-	}
-	pr = blkid_new_probe_from_filename(path);
-	if (!pr) {
-		log_err("%s: cannot probe for a partition table", path);
-		return -EIO;
-	}
-	blkid_probe_enable_partitions(pr, 1);
-	blkid_probe_set_partitions_flags(pr, BLKID_PARTS_ENTRY_DETAILS);
-	if (blkid_do_fullprobe(pr) < 0 || !(ls = blkid_probe_get_partitions(pr))) {
+	if ((r = storage_probe_new(st, &sp)) < 0)
+		return r;
+	r = -ENOENT;
+	blkid_probe_enable_partitions(sp.pr, 1);
+	blkid_probe_set_partitions_flags(sp.pr, BLKID_PARTS_ENTRY_DETAILS);
+	if (blkid_do_fullprobe(sp.pr) < 0 || !(ls = blkid_probe_get_partitions(sp.pr))) {
 		log_err("%s: no partition table found", path);
 		goto out;
 	}
@@ -50,13 +40,12 @@ int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t 
 	}
 	log_err("%s: no partition %d (the table has %d)", path, partno, n);
 out:
-	blkid_free_probe(pr);
+	storage_probe_free(&sp);
 	return r;
 }
 
-int partition_open(const char *path, unsigned flags, int partno, struct storage **ret_st)
+int partition_window(struct storage *st, int partno)
 {
-	struct storage *st = NULL;
 	uint64_t off = 0, size = 0;
 	int r;
 
@@ -64,11 +53,25 @@ int partition_open(const char *path, unsigned flags, int partno, struct storage 
 		log_err("partition numbers start at 1");
 		return -EINVAL;
 	}
-	if (partno > 0 && (r = partition_find(path, partno, &off, &size)) < 0)
+	if (partno == 0)
+		return 0;
+	if ((r = partition_find(st, partno, &off, &size)) < 0)
 		return r;
+	return storage_set_window(st, off, size);
+}
+
+int partition_open(const char *path, unsigned flags, int partno, struct storage **ret_st)
+{
+	struct storage *st = NULL;
+	int r;
+
+	if (partno < 0) {
+		log_err("partition numbers start at 1");
+		return -EINVAL;
+	}
 	if ((r = storage_open(path, flags, &st)) < 0)
 		return r;
-	if (partno > 0 && (r = storage_set_window(st, off, size)) < 0) {
+	if ((r = partition_window(st, partno)) < 0) {
 		storage_free(st);
 		return r;
 	}

@@ -5,14 +5,18 @@
 
 #include <stdint.h>
 
-/*
- * Finds partition partno (1-based, as in /dev/sda1) of the disk image at path.
- * Returns its byte offset and size. -ENOENT when the image has no partition
- * table or no such partition.
- */
-int partition_find(const char *path, int partno, uint64_t *ret_offset, uint64_t *ret_size);
-
 struct storage;
+
+/*
+ * Finds partition partno (1-based, as in /dev/sda1) of the whole-disk image
+ * st (a file, an NBD export, a container served by QEMU). Returns its byte
+ * offset and size. -ENOENT when the image has no partition table or no such
+ * partition. Without a descriptor under st, the table must lie in the first
+ * and last MiB (MBR primaries, GPT; not the EBR chain of logical partitions).
+ */
+int partition_find(struct storage *st, int partno, uint64_t *ret_offset, uint64_t *ret_size);
+/* Restricts st to partition partno (nothing for 0; -EINVAL for a negative number). */
+int partition_window(struct storage *st, int partno);
 
 /*
  * Opens the data device at path with storage_open's flags: the whole file

@@ -313,8 +313,18 @@ int storage_truncate(struct storage *st, uint64_t size)
 		}
 		return 0;
 	}
-	if (!st->ops->truncate)
-		return 0; /* a fixed size: the data must fit, as on a block device */
+	if (!st->ops->truncate) {
+		/* A fixed size (a block device, an NBD export): the data must fit. */
+		uint64_t have = 0;
+		if ((r = st->ops->size(st->be, &have)) < 0)
+			return r;
+		if (size > have) {
+			log_err("%s: %llu bytes do not fit its %llu bytes", st->path,
+				(unsigned long long)size, (unsigned long long)have);
+			return -ENOSPC;
+		}
+		return 0;
+	}
 	r = st->ops->truncate(st->be, size);
 	if (r < 0)
 		log_err("%s: cannot set size: %s", st->path, strerror(-r));
@@ -380,6 +390,11 @@ bool storage_is_regular(const struct storage *st)
 const char *storage_path(const struct storage *st)
 {
 	return st->path;
+}
+
+uint64_t storage_window_base(const struct storage *st)
+{
+	return st->windowed ? st->base : 0;
 }
 
 int storage_fd(const struct storage *st)

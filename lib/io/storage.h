@@ -76,6 +76,8 @@ bool storage_is_regular(const struct storage *st);
 const char *storage_path(const struct storage *st);
 /* The descriptor under the handle, for probes that need one; -1 when there is none. */
 int storage_fd(const struct storage *st);
+/* Where the window starts in the descriptor's file (0 without a window). */
+uint64_t storage_window_base(const struct storage *st);
 
 /*
  * Renames tmp (a fully written and synced file) to path and syncs the

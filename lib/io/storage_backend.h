@@ -71,6 +71,28 @@ int storage_file_open(const char *path, unsigned flags, struct storage **ret_st)
  * created); -EROFS when the server exports read-only and flags ask to write.
  */
 int storage_nbd_open(const char *uri, unsigned flags, struct storage **ret_st);
+/*
+ * The same for a server vmcrypt started itself (qemu.c): messages call the
+ * export name (the user's file, not the private socket), and on_close(arg)
+ * runs once when the handle is freed, or when the open fails, after the
+ * connections are closed.
+ */
+int storage_nbd_open_server(const char *uri, unsigned flags, const char *name,
+			    void (*on_close)(void *arg), void *arg, struct storage **ret_st);
+/*
+ * A VM image container (format: qemu-img's name, "qcow2", "vmdk", ...) as the
+ * disk its guest sees: QEMU's block layer in a private qemu-storage-daemon
+ * child (qemu-nbd when that is missing) on a socket in a 0700 directory,
+ * reached over NBD, stopped when the handle is freed (and sent SIGTERM if
+ * vmcrypt dies). Backing files are opened as QEMU resolves them; QEMU's lock
+ * keeps out a VM that has the image. Errors are reported: VMC_ENOTSUP when no
+ * QEMU program is installed, VMC_EBUSY, -ENOENT, -EACCES, -EIO.
+ */
+int storage_qemu_open(const char *path, const char *format, unsigned flags,
+		      struct storage **ret_st);
+/* Creates a new, empty (thin) image of format with qemu-img; -EEXIST unless overwrite. */
+int storage_qemu_create(const char *path, const char *format, uint64_t size, bool overwrite);
+
 /* Does path name an NBD export (one of the URI schemes above)? */
 bool storage_nbd_uri(const char *path);
 

@@ -13,7 +13,7 @@
 #include "base/util.h"
 #include "format/create.h"
 #include "format/keyslot.h"
-#include "io/partition.h"
+#include "io/probe.h"
 #include "reencrypt/reencrypt_internal.h"
 
 #define JOURNAL_SUFFIX ".vmcrypt-encrypt"
@@ -89,10 +89,11 @@ static uint64_t ext_fs_size(struct storage *st)
  * Is [from, dev) free for the header and the moved chunk? A file system found
  * by libblkid must end before from; without one, the bytes must be zero.
  */
-static int check_tail(struct storage *st, const char *path, uint64_t base, uint64_t from,
-		      uint64_t moved_at, uint64_t dev)
+static int check_tail(struct storage *st, const char *path, uint64_t from, uint64_t moved_at,
+		      uint64_t dev)
 {
-	blkid_probe pr = blkid_new_probe_from_filename(path);
+	struct storage_probe sp;
+	blkid_probe pr = storage_probe_new(st, &sp) == 0 ? sp.pr : NULL;
 	const char *type = NULL;
 	uint8_t *buf = NULL, *head = NULL;
 	int r = 0;
@@ -100,12 +101,11 @@ static int check_tail(struct storage *st, const char *path, uint64_t base, uint6
 	if (pr) {
 		blkid_probe_enable_partitions(pr, 0);
 		blkid_probe_set_superblocks_flags(pr, BLKID_SUBLKS_TYPE);
-		blkid_probe_set_device(pr, storage_fd(st), (blkid_loff_t)base, (blkid_loff_t)dev);
 		if (blkid_do_safeprobe(pr) == 0 &&
 		    blkid_probe_lookup_value(pr, "TYPE", &type, NULL) == 0 &&
 		    strncmp(type, "ext", 3) == 0) {
 			uint64_t fs = ext_fs_size(st);
-			blkid_free_probe(pr);
+			storage_probe_free(&sp);
 			if (fs > from) {
 				log_err(
 				    "the file system uses %" PRIu64 " bytes, the encrypted image "
@@ -117,7 +117,7 @@ static int check_tail(struct storage *st, const char *path, uint64_t base, uint6
 			if (fs)
 				return 0;
 		} else {
-			blkid_free_probe(pr);
+			storage_probe_free(&sp);
 		}
 	}
 	buf = malloc(COPY_CHUNK);
@@ -267,7 +267,6 @@ int reenc_encrypt_in_place(struct reenc_dev *d, const struct vmc_format_params *
 	const char *path = storage_path(d->data);
 	char *journal = NULL;
 	uint8_t *vk = NULL;
-	uint64_t off = 0, psize = 0;
 	int r;
 
 	if (!p)
@@ -275,8 +274,6 @@ int reenc_encrypt_in_place(struct reenc_dev *d, const struct vmc_format_params *
 	reenc_plan_from(p, &plan);
 	ctx.plan = &plan;
 	if ((r = reenc_encrypt_in_place_check(fp, reduce_size)) < 0)
-		return r;
-	if (fp->partition && (r = partition_find(path, fp->partition, &off, &psize)) < 0)
 		return r;
 	if ((r = storage_size(d->data, &ctx.dev)) < 0)
 		return r;
@@ -314,8 +311,8 @@ int reenc_encrypt_in_place(struct reenc_dev *d, const struct vmc_format_params *
 		}
 		f.data_size = ctx.dev - ctx.shift;
 		hook.data_offset = ctx.shift;
-		if (!force && (r = check_tail(d->data, path, off, ctx.size, ctx.dev - ctx.shift,
-					      ctx.dev)) < 0)
+		if (!force &&
+		    (r = check_tail(d->data, path, ctx.size, ctx.dev - ctx.shift, ctx.dev)) < 0)
 			goto out;
 		/*
 		 * 1: the first chunk goes to the end of the device (free space), synced;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Streaming copies between a file descriptor and the volume: a producer thread fills buffers while
- * the caller drains them. */
+/* Streaming copies between a file descriptor or a plain storage handle and the volume: a producer
+ * thread fills buffers while the caller drains them. */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,7 +28,8 @@ struct pipe_buf {
 struct copy {
 	struct volume *vol;
 	int fd;
-	uint64_t limit; /* bytes to move */
+	struct storage *src; /* copy in: read from this handle instead of fd */
+	uint64_t limit;	     /* bytes to move */
 	struct pipeline *ring;
 	struct pipe_buf bufs[VOL_PIPE_BUFS];
 };
@@ -127,7 +128,12 @@ static void *copy_in_producer(void *arg)
 		/* A buffer never spans two extents (keys and places differ). */
 		if (want > left)
 			want = (size_t)left;
-		n = read_full(cp->fd, b->data, want);
+		if (cp->src) {
+			int s = storage_read(cp->src, b->data, want, off);
+			n = s < 0 ? s : (ssize_t)want;
+		} else {
+			n = read_full(cp->fd, b->data, want);
+		}
 		if (n < 0) {
 			r = (int)n;
 			log_err("reading the input failed: %s", strerror(-r));
@@ -156,8 +162,8 @@ static void *copy_in_producer(void *arg)
 	return NULL;
 }
 
-int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
-		   void *userdata, uint64_t *ret_done)
+static int copy_in(struct volume *vol, int fd, struct storage *src, uint64_t len,
+		   vmc_progress_fn *progress, void *userdata, uint64_t *ret_done)
 {
 	struct copy cp;
 	struct copy_progress pg = {progress, userdata, 0, {0, 0}};
@@ -170,6 +176,7 @@ int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *pr
 		len = vol->size;
 	pg.total = len;
 	r = copy_init(&cp, vol, fd, len);
+	cp.src = src;
 	if (r < 0)
 		goto out;
 	if (pthread_create(&thread, NULL, copy_in_producer, &cp) != 0) {
@@ -200,6 +207,23 @@ int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *pr
 out:
 	copy_clear(&cp);
 	return r;
+}
+
+int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
+		   void *userdata, uint64_t *ret_done)
+{
+	return copy_in(vol, fd, NULL, len, progress, userdata, ret_done);
+}
+
+int volume_copy_in_storage(struct volume *vol, struct storage *src, vmc_progress_fn *progress,
+			   void *userdata, uint64_t *ret_done)
+{
+	uint64_t len = 0;
+	int r = storage_size(src, &len);
+
+	if (r < 0)
+		return r;
+	return copy_in(vol, -1, src, len, progress, userdata, ret_done);
 }
 
 struct read_batch {
@@ -294,15 +318,22 @@ static bool all_zero(const uint8_t *p, size_t len)
 	return true;
 }
 
-/* The output: its descriptor, and the same file opened O_DIRECT (or -1) for bulk writes. */
+/*
+ * The output: its descriptor, and the same file opened O_DIRECT (or -1) for
+ * bulk writes; or a storage handle.
+ */
 struct out {
 	int fd;
 	int dfd;
 	bool seekable;
+	struct storage *st;
 };
 
 static int out_write(const struct out *o, const uint8_t *p, size_t len, uint64_t off)
 {
+	if (o->st)
+		return storage_write(o->st, p, len, off);
+
 	/* Large page-aligned pieces around the page cache, as the storage module does. */
 	int fd = o->dfd >= 0 && len >= (1u << 20) && !(len % 4096) && !(off % 4096) &&
 			 !((uintptr_t)p % 4096)
@@ -352,22 +383,34 @@ static int write_out(const struct out *o, const struct pipe_buf *b, bool sparse)
 	return 0;
 }
 
-int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *progress,
-		    void *userdata)
+static int copy_out(struct volume *vol, int fd, struct storage *dst, bool sparse,
+		    vmc_progress_fn *progress, void *userdata)
 {
 	struct copy cp;
 	struct copy_progress pg = {progress, userdata, vol->size, {0, 0}};
-	struct out o = {.fd = fd, .dfd = -1};
+	struct out o = {.fd = fd, .dfd = -1, .st = dst};
 	struct stat sb;
 	pthread_t thread;
 	struct pipe_buf *b;
 	int r;
 
-	if (fstat(fd, &sb) < 0)
+	if (dst) {
+		uint64_t size = 0;
+		if ((r = storage_size(dst, &size)) < 0)
+			return r;
+		if (size < vol->size) {
+			log_err("%s: %llu bytes are too small for the %llu-byte plaintext",
+				storage_path(dst), (unsigned long long)size,
+				(unsigned long long)vol->size);
+			return -ENOSPC;
+		}
+	} else if (fstat(fd, &sb) < 0) {
 		return -errno;
-	o.seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode);
-	/* Holes only in a regular file: a block device or pipe needs every byte written. */
-	sparse = sparse && S_ISREG(sb.st_mode);
+	} else {
+		o.seekable = S_ISREG(sb.st_mode) || S_ISBLK(sb.st_mode);
+		/* Holes only in a regular file: a block device or pipe needs every byte written. */
+		sparse = sparse && S_ISREG(sb.st_mode);
+	}
 	if (o.seekable) {
 		char proc[64];
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", fd);
@@ -395,7 +438,9 @@ int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *pr
 	}
 	pthread_join(thread, NULL);
 	r = pipeline_error(cp.ring);
-	if (r == 0 && sparse && ftruncate(fd, (off_t)vol->size) < 0) {
+	if (r == 0 && dst)
+		r = storage_sync(dst);
+	if (r == 0 && !dst && sparse && ftruncate(fd, (off_t)vol->size) < 0) {
 		r = -errno;
 		log_err("setting the output size failed: %s", strerror(errno));
 	}
@@ -406,4 +451,16 @@ out:
 		close(o.dfd);
 	copy_clear(&cp);
 	return r;
+}
+
+int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *progress,
+		    void *userdata)
+{
+	return copy_out(vol, fd, NULL, sparse, progress, userdata);
+}
+
+int volume_copy_out_storage(struct volume *vol, struct storage *dst, bool zeroed,
+			    vmc_progress_fn *progress, void *userdata)
+{
+	return copy_out(vol, -1, dst, zeroed, progress, userdata);
 }

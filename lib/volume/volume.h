@@ -77,6 +77,15 @@ uint64_t volume_phys(struct volume *vol, uint64_t off);
 /* Pipelined streaming between a file descriptor and the volume (see vmc_image_copy_in/out). */
 int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
 		   void *userdata, uint64_t *ret_done);
+/*
+ * The same with a plain storage handle: copy in the whole of src (at most the
+ * volume's size); copy out into dst (at least the volume's size; synced at the
+ * end), skipping all-zero blocks when dst is known to read zeros (zeroed).
+ */
+int volume_copy_in_storage(struct volume *vol, struct storage *src, vmc_progress_fn *progress,
+			   void *userdata, uint64_t *ret_done);
+int volume_copy_out_storage(struct volume *vol, struct storage *dst, bool zeroed,
+			    vmc_progress_fn *progress, void *userdata);
 int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *progress,
 		    void *userdata);
 

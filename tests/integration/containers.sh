@@ -3,10 +3,12 @@
 # Never a container for a disk: images made by qemu-img in every container format it
 # writes (qcow2 plain, with the layouts image builders use and encrypted; qcow; VMDK
 # sparse, stream-optimised and as a descriptor; VDI; VHDX; VHD; QED) and a Ceph RBD
-# layered-clone header are refused by every verb that opens an IMAGE (and by create
-# into DISK@N, and in-place encryption), with exit 7 and one line naming the format;
-# the file is untouched. encrypt refuses a container SRC the same way. --format raw
-# (--source-format raw for SRC) takes the bytes as they are.
+# layered-clone header. Those QEMU reads are opened as the disk their guest sees (here
+# empty: every verb that opens an IMAGE says "not a LUKS image", exit 4, and the file
+# is untouched); the others (QEMU's encrypted qcow2, the RBD clone header) are refused
+# by every verb, SRC included, with exit 7 and one line naming the format. --format raw
+# (--source-format raw for SRC) takes the bytes as they are. The containers holding
+# LUKS images are tests/integration/qemu-formats.sh's.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
@@ -36,30 +38,35 @@ make_containers()
 	qemu-img create -q -f qed disk.qed 64M
 	printf 'RBDL\272\276' >clone.rbd
 	truncate -s 1M clone.rbd
-	CONTAINERS=(plain.qcow2:qcow2 builder.qcow2:qcow2 "enc.qcow2:encrypted qcow2"
-		old.qcow:qcow sparse.vmdk:VMDK stream.vmdk:VMDK "desc.vmdk:VMDK descriptor"
-		disk.vdi:VDI disk.vhdx:VHDX disk.vhd:VHD disk.qed:QED "clone.rbd:Ceph RBD")
+	READABLE=(plain.qcow2 builder.qcow2 old.qcow sparse.vmdk stream.vmdk desc.vmdk disk.vdi
+		disk.vhdx disk.vhd disk.qed)
+	REFUSED=("enc.qcow2:encrypted qcow2" "clone.rbd:Ceph RBD")
 }
 
-# refused WORD FILE CMD...: CMD exits 7 with one line naming WORD; FILE is unchanged.
-refused()
+# exits STATUS WORD FILE CMD...: CMD exits STATUS with one line naming WORD; FILE is unchanged.
+exits()
 {
-	local word=$1 file=$2 before rc=0
-	shift 2
+	local status=$1 word=$2 file=$3 before rc=0
+	shift 3
 	before=$(sha256 "$file")
 	"$@" >out 2>err </dev/null || rc=$?
-	expect_eq "$rc" "$EXIT_NOTSUP" "$* (exit status)"
+	expect_eq "$rc" "$status" "$* (exit status)"
 	[ "$(wc -l <err)" -eq 1 ] || fail "$*: not one line: $(cat err)"
 	grep -q -- "$word" err || fail "$*: the message does not name '$word': $(cat err)"
 	expect_eq "$(sha256 "$file")" "$before" "$*: the file is unchanged"
 }
 
-case_image_verbs()
+refused()
+{
+	exits "$EXIT_NOTSUP" "$@"
+}
+
+case_refused()
 {
 	local c f w
 	make_containers
 	printf 'secret' >k
-	for c in "${CONTAINERS[@]}"; do
+	for c in "${REFUSED[@]}"; do
 		f=${c%%:*} w=${c#*:}
 		refused "$w" "$f" "$VMCRYPT" dump "$f"
 		refused "$w" "$f" "$VMCRYPT" dump "$f@1"
@@ -74,9 +81,50 @@ case_image_verbs()
 		refused "$w" "$f" "$VMCRYPT" encrypt --in-place "$f" --header "$f.hdr" --key-file k \
 			--batch-mode "${FAST_PBKDF2[@]}"
 		[ ! -e "$f.hdr" ] || fail "encrypt --in-place of $f left a header file"
+		refused "$w" "$f" "$VMCRYPT" encrypt "$f" out.img --key-file k "${FAST_PBKDF2[@]}"
+		[ ! -e out.img ] || fail "encrypt of $f left an output"
 	done
-	echo "${#CONTAINERS[@]} containers refused by dump, test-key, rekey, add-key, decrypt, create DISK@N, encrypt --in-place"
+	echo "${#REFUSED[@]} containers refused by dump, test-key, rekey, add-key, decrypt, create DISK@N, encrypt (SRC and --in-place)"
 }
 
-run_case "image-verbs" case_image_verbs
+case_readable()
+{
+	local f
+	requires qemu-storage-daemon --version
+	make_containers
+	printf 'secret' >k
+	for f in "${READABLE[@]}"; do
+		exits "$EXIT_NOTLUKS" "not a LUKS image" "$f" "$VMCRYPT" dump "$f"
+		exits "$EXIT_NOTLUKS" "no partition table" "$f" "$VMCRYPT" dump "$f@1"
+		exits "$EXIT_NOTLUKS" "not a LUKS image" "$f" "$VMCRYPT" test-key "$f" --key-file k
+		exits "$EXIT_NOTLUKS" "not a LUKS image" "$f" "$VMCRYPT" rekey "$f" --key-file k \
+			--batch-mode "${FAST_PBKDF2[@]}"
+		exits "$EXIT_NOTLUKS" "not a LUKS image" "$f" "$VMCRYPT" add-key "$f" --key-file k \
+			--new-key-file k "${FAST_PBKDF2[@]}"
+		exits "$EXIT_NOTLUKS" "not a LUKS image" "$f" "$VMCRYPT" decrypt "$f" out.raw --key-file k
+		[ ! -e out.raw ] || fail "decrypt of $f left an output"
+	done
+	if pgrep -f "qemu-storage-daemon.*$TMPDIR_TEST" >/dev/null; then
+		fail "a qemu-storage-daemon outlived vmcrypt"
+	fi
+	echo "${#READABLE[@]} containers opened through QEMU by dump, test-key, rekey, add-key, decrypt"
+}
+
+case_format_raw()
+{
+	make_containers
+	printf 'secret' >k
+	# The container's own bytes: no LUKS magic at offset 0.
+	exits "$EXIT_NOTLUKS" "not a LUKS image" plain.qcow2 "$VMCRYPT" dump plain.qcow2 --format raw
+	"$VMCRYPT" encrypt plain.qcow2 bytes.img --source-format raw --key-file k "${FAST_PBKDF2[@]}" \
+		</dev/null || fail "encrypt --source-format raw of a qcow2"
+	"$VMCRYPT" decrypt bytes.img bytes.raw --key-file k </dev/null || fail "decrypt bytes.img"
+	cmp -n "$(stat -c %s plain.qcow2)" bytes.raw plain.qcow2 ||
+		fail "--source-format raw: the plaintext is not the container's bytes"
+	exits "$EXIT_USAGE" "not a format name" plain.qcow2 "$VMCRYPT" dump plain.qcow2 --format 'Q,x'
+}
+
+run_case "refused" case_refused
+run_case "readable" case_readable
+run_case "format-raw" case_format_raw
 finish

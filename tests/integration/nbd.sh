@@ -17,6 +17,8 @@
 #    lost connection named once, the restarted server lets --resume finish;
 #  - TLS with a pre-shared key (nbds+unix://, nbdkit --tls=require): the verbs work,
 #    a wrong key and a plain connection are refused, no message repeats the query;
+#  - a GPT disk over NBD re-keyed in its partition 2; exports as encrypt's and
+#    decrypt's DST (--force);
 #  - a wrong export name, a read-only export opened for writing, a partition and
 #    create on a URI are refused with a clear message and a non-zero exit.
 # Every server is stopped by a trap, whatever happens to the case.
@@ -365,14 +367,60 @@ case_refusals()
 	expect_unchanged img vmc add-key "$URI" --key-file "$PASS" --new-key-file "$PASS2" \
 		"${FAST_PBKDF2[@]}" && fail "add-key on a read-only export succeeded"
 	grep -q 'read-only' last.err || fail "unclear error for a read-only export: $(cat last.err)"
-	expect_exit "$EXIT_NOTSUP" vmc dump "$URI" --partition 1
-	grep -q 'partitions over NBD are not supported' last.err ||
-		fail "unclear error for a partition over NBD: $(cat last.err)"
-	expect_exit "$EXIT_NOTSUP" vmc create "$URI" --size 1M --key-file "$PASS" --batch-mode "${FAST_PBKDF2[@]}"
-	grep -q 'cannot be created' last.err || fail "unclear error for create on a URI: $(cat last.err)"
+	expect_exit "$EXIT_NOTLUKS" vmc dump "$URI" --partition 1
+	grep -q 'no partition table' last.err ||
+		fail "unclear error for a partition of a disk without a table: $(cat last.err)"
+	expect_unchanged img vmc create "$URI" --size 1M --key-file "$PASS" --force --batch-mode \
+		"${FAST_PBKDF2[@]}" && fail "create into a read-only export succeeded"
+	grep -q 'read-only' last.err || fail "unclear error for create on a read-only export: $(cat last.err)"
+	expect_exit "$EXIT_USAGE" vmc create "$URI" --size 1M --key-file "$PASS" "${FAST_PBKDF2[@]}"
+	grep -q 'exists; use --force' last.err || fail "create into an export without --force: $(cat last.err)"
 	stop_pid "$SERVER_PID"
 	expect_exit "$EXIT_NOTLUKS" vmc dump "$URI"
 	grep -q 'No such file' last.err || fail "unclear error without a server: $(cat last.err)"
+}
+
+# A GPT disk over NBD: partition 2 (a LUKS2 image) re-keyed there; an export as DST of
+# encrypt and decrypt (written into, --force), cryptsetup judging the files.
+case_partition_dst()
+{
+	local sock=$PWD/nbd.sock
+	make_plain plain 8192
+	truncate -s 64M disk
+	printf 'label: gpt\nstart=2048, size=20480, type=linux\nstart=22528, size=100000, type=linux\n' |
+		sfdisk -q disk || fail "sfdisk"
+	expect_exit 0 vmc encrypt plain disk@2 --force --batch-mode --key-file "$PASS" "${FAST_PBKDF2[@]}"
+	serve qemu-nbd --persistent -f raw --socket "$sock" disk
+	URI="nbd+unix:///?socket=$sock"
+	wait_ready "$URI"
+	expect_exit 0 vmc rekey "$URI" --partition 2 --key-file "$PASS" --new-key-file "$NEW" \
+		--batch-mode "${FAST_PBKDF2[@]}"
+	expect_exit "$EXIT_PASS" vmc test-key "$URI" --partition 2 --key-file "$PASS"
+	if [ "$HAVE_CS" = 1 ]; then
+		dd if=disk of=part2 bs=512 skip=22528 count=100000 status=none
+		cs_opens part2 "$NEW" || fail "cryptsetup refuses the partition re-keyed over NBD"
+	fi
+	expect_exit 0 vmc decrypt disk@2 out --key-file "$NEW"
+	cmp -n "$(filesize plain)" out plain || fail "the partition's plaintext changed"
+	stop_pid "$SERVER_PID"
+
+	# DST: an export of a 32 MiB file (16 MiB of header room), filled by encrypt, read back
+	# by decrypt into another.
+	rm -f "$sock" out
+	truncate -s 32M dst
+	serve qemu-nbd --persistent -f raw --socket "$sock" dst
+	wait_ready "$URI"
+	expect_exit 0 vmc encrypt plain "$URI" --force --batch-mode --key-file "$PASS" "${FAST_PBKDF2[@]}"
+	if [ "$HAVE_CS" = 1 ]; then cs_opens dst "$PASS" || fail "cryptsetup refuses what encrypt wrote into an export"; fi
+	stop_pid "$SERVER_PID"
+	rm -f "$sock"
+	# The image's plaintext runs to the export's end: 16 MiB, SRC's 8 MiB first.
+	truncate -s 16M plainout
+	serve qemu-nbd --persistent -f raw --socket "$sock" plainout
+	wait_ready "$URI"
+	expect_exit 0 vmc decrypt dst "$URI" --force --batch-mode --key-file "$PASS"
+	stop_pid "$SERVER_PID"
+	cmp -n "$(filesize plain)" plainout plain || fail "decrypt into an export: not the plaintext"
 }
 
 # Each case stops its own servers when it ends (the script's trap catches the rest).
@@ -395,6 +443,7 @@ if nbdkit --dump-config | grep -q '^tls=yes'; then
 else
 	echo "SKIP: TLS case: nbdkit was built without TLS"
 fi
+run_case "a partition over NBD re-keyed; exports as DST of encrypt and decrypt" in_case case_partition_dst
 run_case "refusals: wrong export name, read-only export, partition, create, no server" in_case case_refusals
 
 finish
