@@ -132,6 +132,9 @@ __attribute__((noreturn)) static void child_run(const struct cli_opts *o, struct
 	close(key_fd);
 	if (r == -ECANCELED)
 		_exit(1);
+	/* A container's server is this process's child, so that it lives as long as the mount. */
+	if (r == 0 && !img)
+		r = image_open(o, image, o->read_only, &img);
 	if (r == 0)
 		r = vmc_image_unlock(img, pass, len, o->key_slot, NULL);
 	vmc_secret_free(pass);
@@ -185,13 +188,24 @@ static int send_passphrase(const struct cli_opts *o, const char *image, int key_
 	return r;
 }
 
-static int mount_background(const struct cli_opts *o, struct vmc_image *img, const char *image,
+static int mount_background(const struct cli_opts *o, struct vmc_image **imgp, const char *image,
 			    const char *dir)
 {
 	int key[2] = {-1, -1}, status[2] = {-1, -1};
+	struct vmc_image *img = *imgp;
 	pid_t pid;
 	int r;
 
+	/*
+	 * A container (qcow2, ...) is read through a QEMU server started by the
+	 * open, whose connection a fork cannot share: the open here only checked
+	 * the image; the background child opens it again.
+	 */
+	if ((o->format && strcmp(o->format, "raw") != 0) ||
+	    (!o->format && vmc_probe_container(image, NULL, NULL) == 1)) {
+		vmc_image_free(img);
+		*imgp = img = NULL;
+	}
 	if (pipe2(key, O_CLOEXEC) < 0 || pipe2(status, O_CLOEXEC) < 0) {
 		r = fail(-errno, "pipe: %s", strerror(errno));
 		goto out;
@@ -263,7 +277,7 @@ int cmd_mount(const struct cli_opts *o, char **args, int nargs)
 		if (r == 0)
 			r = mount_and_serve(o, img, image, dir, -1);
 	} else {
-		r = mount_background(o, img, image, dir);
+		r = mount_background(o, &img, image, dir);
 	}
 out:
 	vmc_image_free(img);
