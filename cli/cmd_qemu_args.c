@@ -51,8 +51,14 @@ static int target_init(const struct cli_opts *o, const char *path, struct target
 		return r;
 	t->version = vmc_image_luks_version(img);
 	vmc_image_free(img);
-	/* QEMU 7.2 reads LUKS1 only, with the header in the image. */
-	t->native = t->version == 1 && !o->header;
+	/*
+	 * QEMU 7.2 reads LUKS1 only, with the header in the image; and a LUKS1 image
+	 * inside a container (qcow2, ...) is for vmcrypt serve: QEMU's luks driver
+	 * over a qcow2 node is not what libvirt can say.
+	 */
+	t->native = t->version == 1 && !o->header &&
+		    !(o->format ? strcmp(o->format, "raw") != 0
+				: vmc_probe_container(t->image, NULL, NULL) == 1);
 	t->ep = (struct nbd_endpoint){.read_only = o->read_only};
 	if (t->native)
 		return 0;
@@ -104,7 +110,9 @@ static void keyfile_note(FILE *f, const struct target *t)
 static void print_serve_route(FILE *f, const struct cli_opts *o, const struct target *t)
 {
 	fprintf(f, "# %s: QEMU cannot decrypt it itself; vmcrypt serves its plaintext over NBD.\n",
-		t->version == 1 ? "LUKS1 with a detached header" : "LUKS2");
+		t->version == 2 ? "LUKS2"
+		: o->header	? "LUKS1 with a detached header"
+				: "LUKS1 inside a container");
 	fputs("# 1. Run, and keep running (asks the passphrase):\nvmcrypt serve", f);
 	if (o->read_only)
 		fputs(" --read-only", f);
