@@ -4,6 +4,7 @@
 #ifndef VMC_FORMAT_CONTAINER_H
 #define VMC_FORMAT_CONTAINER_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
