@@ -27,7 +27,10 @@ static bool source_is_disk(const struct cli_opts *o, const char *path)
 {
 	if (o->source_format)
 		return strcmp(o->source_format, "raw") != 0;
-	return vmc_is_nbd_uri(path) || vmc_probe_container(path, NULL, NULL) == 1;
+	if (vmc_is_nbd_uri(path))
+		return true;
+	/* A SRC that cannot be opened is reported once, by the open that follows. */
+	return access(path, R_OK) == 0 && vmc_probe_container(path, NULL, NULL) == 1;
 }
 
 static int source_open(const struct cli_opts *o, const char *path, struct source *s)

@@ -328,3 +328,65 @@ qemu_luks_read()
 	qemu-img convert --object "secret,id=sec0,file=$key" \
 		--image-opts "driver=luks,file.filename=$img,key-secret=sec0" -O raw "$out"
 }
+
+# --- background servers (nbd.sh, qemu-formats.sh) --------------------------------
+
+# stop_pid PID: SIGTERM, up to 5 s, then SIGKILL.
+stop_pid()
+{
+	local pid=$1
+	kill "$pid" 2>/dev/null || return 0
+	for _ in $(seq 1 50); do
+		kill -0 "$pid" 2>/dev/null || return 0
+		sleep 0.1
+	done
+	kill -9 "$pid" 2>/dev/null || true
+}
+
+# Every pid written to $SERVER_PIDS is stopped by stop_servers.
+stop_servers()
+{
+	local pid
+	while read -r pid; do
+		[ -n "$pid" ] && stop_pid "$pid"
+	done <"$SERVER_PIDS"
+	: >"$SERVER_PIDS"
+}
+
+servers_on_exit()
+{
+	local rc=$?
+	# Not set -e here: "(exit 1)" would end the trap before cleanup removed TMPDIR_TEST.
+	set +e
+	stop_servers
+	(exit "$rc")
+	cleanup
+}
+
+# serve CMD...: starts a server in the background (output in ./server.log); SERVER_PID.
+serve()
+{
+	"$@" >>server.log 2>&1 </dev/null &
+	SERVER_PID=$!
+	echo "$SERVER_PID" >>"$SERVER_PIDS"
+}
+
+# wait_ready URI: until the NBD server answers (it lives, and has made its socket).
+wait_ready()
+{
+	for _ in $(seq 1 100); do
+		nbdinfo --size "$1" >/dev/null 2>&1 && return 0
+		kill -0 "$SERVER_PID" 2>/dev/null || break
+		sleep 0.05
+	done
+	cat server.log >&2
+	fail "the NBD server for $1 did not come up"
+}
+
+# servers_track: SERVER_PIDS for the script (its cases run in subshells), stopped on exit.
+servers_track()
+{
+	SERVER_PIDS=$TMPDIR_TEST/server.pids
+	: >"$SERVER_PIDS"
+	trap servers_on_exit EXIT
+}

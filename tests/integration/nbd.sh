@@ -39,58 +39,8 @@ printf '%s' 'the new passphrase 3' >"$NEW"
 
 # --- servers --------------------------------------------------------------------
 
-# The pid of every server started, for the trap of the script (cases run in subshells).
-SERVER_PIDS=$TMPDIR_TEST/server.pids
-: >"$SERVER_PIDS"
+servers_track
 
-stop_pid()
-{
-	local pid=$1
-	kill "$pid" 2>/dev/null || return 0
-	for _ in $(seq 1 50); do
-		kill -0 "$pid" 2>/dev/null || return 0
-		sleep 0.1
-	done
-	kill -9 "$pid" 2>/dev/null || true
-}
-
-stop_servers()
-{
-	local pid
-	while read -r pid; do
-		[ -n "$pid" ] && stop_pid "$pid"
-	done <"$SERVER_PIDS"
-	: >"$SERVER_PIDS"
-}
-
-on_exit()
-{
-	local rc=$?
-	stop_servers
-	(exit "$rc")
-	cleanup
-}
-trap on_exit EXIT
-
-# serve CMD...: starts a server in the background (output in ./server.log); SERVER_PID.
-serve()
-{
-	"$@" >>server.log 2>&1 </dev/null &
-	SERVER_PID=$!
-	echo "$SERVER_PID" >>"$SERVER_PIDS"
-}
-
-# wait_ready URI: until the server answers (it lives, and has made its socket).
-wait_ready()
-{
-	for _ in $(seq 1 100); do
-		nbdinfo --size "$1" >/dev/null 2>&1 && return 0
-		kill -0 "$SERVER_PID" 2>/dev/null || break
-		sleep 0.05
-	done
-	cat server.log >&2
-	fail "the NBD server for $1 did not come up"
-}
 
 free_port()
 {
