@@ -78,7 +78,7 @@ class Console:
         return [qemu, "-machine", "pc", *cpu, "-m", str(self.mem), "-smp", str(self.smp),
                 "-nographic", "-monitor", "none", "-serial", "stdio", "-nic", "none",
                 "-no-reboot",
-                "-drive", f"file={self.image},format=raw,if=virtio,cache=unsafe,discard=unmap",
+                "-drive", f"file={self.image},format={self.fmt},if=virtio,cache=unsafe,discard=unmap",
                 *self.extra]
 
     def start(self):
@@ -194,6 +194,7 @@ def main(argv):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--image", required=True)
+    ap.add_argument("--format", default="raw", help="the image's format (qemu's name)")
     ap.add_argument("--log", required=True)
     ap.add_argument("--mem", type=int)
     ap.add_argument("--smp", type=int, default=2)
@@ -214,6 +215,7 @@ def main(argv):
         extra = ["-drive", f"if=pflash,format=raw,readonly=on,file={code}",
                  "-drive", f"if=pflash,format=raw,file={args.uefi}"]
     con = Console(args.image, args.log, mem=args.mem, smp=args.smp, extra=extra)
+    con.fmt = args.format
     try:
         con.start()
         for verb, a in steps:

@@ -2,9 +2,12 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Boot a public-key Debian image (contrib/image/vmcrypt-image-build) under QEMU, over the
 # serial console:
-#   a. re-keyed on the host (vmcrypt rekey --public-key), it asks for the new passphrase
-#      at boot (UEFI: OVMF); re-keyed again, it refuses the old one and takes the newer
-#      (BIOS: SeaBIOS); the root file system keeps what the first boot wrote;
+#   a. as a qcow2 (extended_l2, 128 KiB clusters, as image builders make them; what
+#      vmcrypt-image-build --format qcow2 writes) re-keyed on the host (vmcrypt rekey
+#      --public-key through QEMU's block layer), it asks for the new passphrase at boot
+#      (UEFI: OVMF); converted back to raw and re-keyed again, it refuses the old one and
+#      takes the newer (BIOS: SeaBIOS); the root file system keeps what the first boot
+#      wrote;
 #   b. booted as shipped, it unlocks by itself, the first-boot unit asks for a passphrase
 #      (a mismatch is refused), re-encrypts online; a power cut in the middle is resumed
 #      at the next boot; afterwards the volume key is new, the public passphrase fails
@@ -103,22 +106,27 @@ marker='VMCRYPT-MARKER boot='
 # --- a. re-keyed on the host ---
 case_a() {
 	a=$scratch/a.img
-	cp --sparse=always "$public" "$a"
+	q=$scratch/a.qcow2
+	qemu-img convert -q -f raw -O qcow2 -o extended_l2=on,cluster_size=128k "$public" "$q" ||
+		fail "a: qemu-img convert to qcow2"
 	t0=$(date +%s)
-	"$VMCRYPT" rekey "$a" --partition 4 --public-key --new-key-file "$scratch/k1" "${kdf[@]}" \
-		--batch-mode || fail "a: vmcrypt rekey --public-key failed"
-	say "a: host rekey --public-key took $(($(date +%s) - t0)) s"
-	case $(label "$a") in
-	vmcrypt:*) fail "a: the label is still '$(label "$a")' after rekey --public-key" ;;
+	"$VMCRYPT" rekey "$q" --partition 4 --public-key --new-key-file "$scratch/k1" "${kdf[@]}" \
+		--batch-mode || fail "a: vmcrypt rekey --public-key of the qcow2 failed"
+	say "a: host rekey --public-key of the qcow2 took $(($(date +%s) - t0)) s"
+	qemu-img check -q "$q" || fail "a: qemu-img check finds errors after the rekey"
+	case $(label "$q") in
+	vmcrypt:*) fail "a: the label is still '$(label "$q")' after rekey --public-key" ;;
 	esac
 	# The first boot is through UEFI (OVMF, GRUB from the ESP), the second through BIOS.
 	cp /usr/share/OVMF/OVMF_VARS_4M.fd "$scratch/vars.fd" || fail "a: no OVMF (package ovmf)"
-	console a1 "$a" --uefi "$scratch/vars.fd" \
+	console a1 "$q" --format qcow2 --uefi "$scratch/vars.fd" \
 		expect "$unlock" 600 \
 		send-file "$scratch/k1" \
 		expect "${marker}1\\b" 600 \
 		refute 'Enter a new passphrase|vmcrypt-firstboot: ' \
 		poweroff 120
+	qemu-img convert -q -f qcow2 -O raw "$q" "$a" || fail "a: qemu-img convert back to raw"
+	rm -f "$q"
 	t0=$(date +%s)
 	"$VMCRYPT" rekey "$a" --partition 4 --key-file "$scratch/k1" --new-key-file "$scratch/k2" \
 		"${kdf[@]}" --batch-mode || fail "a: vmcrypt rekey K1 -> K2 failed"
