@@ -198,10 +198,10 @@ static int mount_background(const struct cli_opts *o, struct vmc_image **imgp, c
 
 	/*
 	 * A container (qcow2, ...) is read through a QEMU server started by the
-	 * open, whose connection a fork cannot share: the open here only checked
-	 * the image; the background child opens it again.
+	 * open, and an NBD export through connections, which a fork cannot share:
+	 * the open here only checked the image; the background child opens it again.
 	 */
-	if ((o->format && strcmp(o->format, "raw") != 0) ||
+	if ((o->format && strcmp(o->format, "raw") != 0) || vmc_is_nbd_uri(image) ||
 	    (!o->format && vmc_probe_container(image, NULL, NULL) == 1)) {
 		vmc_image_free(img);
 		*imgp = img = NULL;
@@ -255,7 +255,7 @@ int cmd_mount(const struct cli_opts *o, char **args, int nargs)
 	int r;
 
 	(void)nargs;
-	image = realpath(args[0], NULL);
+	image = vmc_is_nbd_uri(args[0]) ? strdup(args[0]) : realpath(args[0], NULL);
 	dir = realpath(args[1], NULL);
 	if (!image || !dir) {
 		r = fail(-errno, "%s: %s", image ? args[1] : args[0], strerror(errno));

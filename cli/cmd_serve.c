@@ -427,9 +427,15 @@ int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 	bool masked = false;
 
 	(void)nargs;
-	image = realpath(args[0], NULL);
+	/* An NBD URI is passed on as it is; a file by its absolute path (nbdkit changes directory).
+	 */
+	image = vmc_is_nbd_uri(args[0]) ? strdup(args[0]) : realpath(args[0], NULL);
 	if (!image) {
 		r = fail(-errno, "%s: %s", args[0], strerror(errno));
+		goto out;
+	}
+	if (vmc_is_nbd_uri(image) && !o->socket && !o->port) {
+		r = usage_error("serving an NBD export again needs --socket PATH or --port N");
 		goto out;
 	}
 	if (o->header && !(header = realpath(o->header, NULL))) {

@@ -206,7 +206,10 @@ static int plugin_config(const char *key, const char *value)
 
 	if (strcmp(key, "file") == 0) {
 		free(image_path);
-		image_path = nbdkit_realpath(value);
+		/* An NBD URI (the image behind another server) is no path to resolve. */
+		image_path = vmc_is_nbd_uri(value) ? strdup(value) : nbdkit_realpath(value);
+		if (!image_path)
+			nbdkit_error("%s: %m", value);
 		return image_path ? 0 : -1;
 	}
 	if (strcmp(key, "header") == 0) {

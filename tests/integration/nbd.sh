@@ -18,7 +18,7 @@
 #  - TLS with a pre-shared key (nbds+unix://, nbdkit --tls=require): the verbs work,
 #    a wrong key and a plain connection are refused, no message repeats the query;
 #  - a GPT disk over NBD re-keyed in its partition 2; exports as encrypt's and
-#    decrypt's DST (--force);
+#    decrypt's DST (--force); vmcrypt serve and mount of an export;
 #  - a wrong export name, a read-only export opened for writing, a partition and
 #    create on a URI are refused with a clear message and a non-zero exit.
 # Every server is stopped by a trap, whatever happens to the case.
@@ -373,6 +373,34 @@ case_partition_dst()
 	cmp -n "$(filesize plain)" plainout plain || fail "decrypt into an export: not the plaintext"
 }
 
+# serve and mount of an export: vmcrypt serve re-exports the plaintext (nbdcopy reads
+# it), vmcrypt mount shows it as DIR/disk.raw.
+case_serve_mount()
+{
+	local sock=$PWD/nbd.sock qemu_pid
+	make_plain plain 8192
+	expect_exit 0 vmc encrypt plain img --key-file "$PASS" --batch-mode "${FAST_PBKDF2[@]}"
+	serve qemu-nbd --persistent --shared=8 -f raw --socket "$sock" img
+	qemu_pid=$SERVER_PID
+	URI="nbd+unix:///?socket=$sock"
+	wait_ready "$URI"
+	expect_exit "$EXIT_USAGE" vmc serve "$URI" --key-file "$PASS"
+	serve "$VMCRYPT" serve "$URI" --key-file "$PASS" --socket "$PWD/plain.sock"
+	wait_ready "nbd+unix:///?socket=$PWD/plain.sock"
+	nbdcopy "nbd+unix:///?socket=$PWD/plain.sock" served || fail "nbdcopy from vmcrypt serve"
+	stop_pid "$SERVER_PID"
+	cmp -n "$(filesize plain)" served plain || fail "vmcrypt serve of an export: not the plaintext"
+	if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
+		mkdir mnt
+		expect_exit 0 vmc mount "$URI" mnt --key-file "$PASS"
+		cmp -n "$(filesize plain)" mnt/disk.raw plain || fail "vmcrypt mount of an export: not the plaintext"
+		fusermount3 -u mnt || fail "fusermount3 -u"
+	else
+		echo "(mount skipped: no /dev/fuse or fusermount3)"
+	fi
+	stop_pid "$qemu_pid"
+}
+
 # Each case stops its own servers when it ends (the script's trap catches the rest).
 in_case()
 {
@@ -394,6 +422,7 @@ else
 	echo "SKIP: TLS case: nbdkit was built without TLS"
 fi
 run_case "a partition over NBD re-keyed; exports as DST of encrypt and decrypt" in_case case_partition_dst
+run_case "vmcrypt serve and mount of an export" in_case case_serve_mount
 run_case "refusals: wrong export name, read-only export, partition, create, no server" in_case case_refusals
 
 finish
