@@ -301,24 +301,32 @@ cs_volume_key()
 	[ -s "$out" ] || fail "no volume key in cryptsetup's output"
 }
 
-# qemu_luks_create RAW IMG KEYFILE [OPTS]: qemu-img convert -O luks, retried
-# because its PBKDF benchmark sometimes fails ("Unable to get accurate CPU usage":
+# qemu_img_luks ARGS...: qemu-img ARGS (a command that writes a LUKS header), retried
+# because QEMU's PBKDF benchmark sometimes fails ("Unable to get accurate CPU usage":
 # its first timing round can measure 0 ms of thread CPU time, more often on a busy
-# machine). A failed try costs milliseconds, so try many times.
-qemu_luks_create()
+# machine). A failed try costs milliseconds, so try many times. Fails the case on
+# any other error, or after 30 tries.
+qemu_img_luks()
 {
-	local raw=$1 img=$2 key=$3 opts=${4:-} i
+	local i
 	for i in $(seq 1 30); do
-		rm -f "$img"
-		if qemu-img convert -f raw -O luks --object "secret,id=sec0,file=$key" \
-			-o "key-secret=sec0,iter-time=10${opts:+,$opts}" "$raw" "$img" 2>qemu.err; then
+		if qemu-img "$@" 2>qemu.err; then
 			return 0
 		fi
 		grep -q 'accurate CPU usage' qemu.err || break
 		[ "$i" -gt 1 ] || echo "qemu-img's PBKDF benchmark failed; retrying" >&2
 	done
 	cat qemu.err >&2
-	fail "qemu-img convert -O luks $opts failed"
+	fail "qemu-img $1 (LUKS) failed"
+}
+
+# qemu_luks_create RAW IMG KEYFILE [OPTS]: qemu-img convert -O luks, retried.
+qemu_luks_create()
+{
+	local raw=$1 img=$2 key=$3 opts=${4:-}
+	rm -f "$img"
+	qemu_img_luks convert -f raw -O luks --object "secret,id=sec0,file=$key" \
+		-o "key-secret=sec0,iter-time=10${opts:+,$opts}" "$raw" "$img"
 }
 
 # qemu_luks_read IMG KEYFILE OUT: plaintext of a LUKS1 image as QEMU's luks driver sees it.

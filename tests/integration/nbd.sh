@@ -385,11 +385,17 @@ case_serve_mount()
 	URI="nbd+unix:///?socket=$sock"
 	wait_ready "$URI"
 	expect_exit "$EXIT_USAGE" vmc serve "$URI" --key-file "$PASS"
-	serve "$VMCRYPT" serve "$URI" --key-file "$PASS" --socket "$PWD/plain.sock"
-	wait_ready "nbd+unix:///?socket=$PWD/plain.sock"
-	nbdcopy "nbd+unix:///?socket=$PWD/plain.sock" served || fail "nbdcopy from vmcrypt serve"
-	stop_pid "$SERVER_PID"
-	cmp -n "$(filesize plain)" served plain || fail "vmcrypt serve of an export: not the plaintext"
+	# A sanitizer build's plugin cannot load into an uninstrumented nbdkit (the ASan
+	# runtime must come first); the plain build's run checks serve.
+	if ldd "$VMCRYPT" 2>/dev/null | grep -q libasan; then
+		echo "(serve skipped: ASan build)"
+	else
+		serve "$VMCRYPT" serve "$URI" --key-file "$PASS" --socket "$PWD/plain.sock"
+		wait_ready "nbd+unix:///?socket=$PWD/plain.sock"
+		nbdcopy "nbd+unix:///?socket=$PWD/plain.sock" served || fail "nbdcopy from vmcrypt serve"
+		stop_pid "$SERVER_PID"
+		cmp -n "$(filesize plain)" served plain || fail "vmcrypt serve of an export: not the plaintext"
+	fi
 	if [ -c /dev/fuse ] && command -v fusermount3 >/dev/null; then
 		mkdir mnt
 		expect_exit 0 vmc mount "$URI" mnt --key-file "$PASS"

@@ -31,16 +31,11 @@ qemu_io()
 		--image-opts "driver=luks,key-secret=s0,file.filename=$img" "$@"
 }
 
-# qemu_luks IMG SIZE: an empty (sparse) LUKS1 image under OLD, retried for qemu-img's
-# PBKDF benchmark.
+# qemu_luks IMG SIZE: an empty (sparse) LUKS1 image under OLD, made by qemu-img.
 qemu_luks()
 {
-	local i
-	for i in 1 2 3; do
-		qemu-img create -q -f luks --object "secret,id=s0,file=$OLD" \
-			-o key-secret=s0,iter-time=10 "$1" "$2" && return 0
-	done
-	fail "qemu-img create -f luks failed"
+	qemu_img_luks create -q -f luks --object "secret,id=s0,file=$OLD" \
+		-o key-secret=s0,iter-time=10 "$1" "$2"
 }
 
 # big_io IMG KEYFILE write|read: the 8 chunks of the big image.
