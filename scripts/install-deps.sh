@@ -17,6 +17,8 @@ packages=(
 	# the Debian image builder (contrib/image) and its boot tests (tests/image)
 	debootstrap debian-archive-keyring gpgv grub-pc-bin grub-efi-amd64-bin ovmf mtools
 	dosfstools
+	# packaging: dpkg-buildpackage, debian/, lintian (tests/package); the completion's path
+	build-essential dpkg-dev debhelper lintian bash-completion
 	# demo and test tools
 	e2fsprogs python3 xxd util-linux fdisk ca-certificates time
 )
