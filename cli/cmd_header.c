@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* vmcrypt header backup/restore, repair, convert, config: the header as a whole. */
+/* vmcrypt header backup/restore, repair, convert, config, is-luks, uuid: the header as a whole. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 
 #include "common.h"
+#include "exitcode.h"
 #include "log.h"
 
 #define WARNING_MAX 8400 /* a warning naming two paths */
@@ -141,6 +142,52 @@ int cmd_config(const struct cli_opts *o, char **args, int nargs)
 		r = vmc_keyslot_set_priority(img, o->key_slot, o->priority);
 	if (r == 0 && o->priority >= 0)
 		verbose("Key slot %d priority: %s.", o->key_slot, priorities[o->priority]);
+	vmc_image_free(img);
+	return r;
+}
+
+/*
+ * Exit status 0 when IMAGE holds a LUKS header vmcrypt reads, 1 when not (as
+ * cryptsetup isLuks): not LUKS, corrupted, unsupported, or unreadable. Silent
+ * unless --verbose, which says which and why.
+ */
+int cmd_is_luks(const struct cli_opts *o, char **args, int nargs)
+{
+	struct vmc_image *img = NULL;
+	int r;
+
+	(void)nargs;
+	log_set_quiet(true);
+	r = image_open(o, args[0], true, &img);
+	log_set_quiet(false);
+	if (r < 0) {
+		const char *why = log_quiet_error();
+
+		verbose("%s is not a LUKS image (%s).", args[0], why ? why : vmc_strerror(r));
+		return EXIT_USAGE;
+	}
+	verbose("%s is a LUKS%d image.", args[0], vmc_image_luks_version(img));
+	vmc_image_free(img);
+	return 0;
+}
+
+/* Prints IMAGE's header UUID, or with --uuid sets it (cryptsetup luksUUID). */
+int cmd_uuid(const struct cli_opts *o, char **args, int nargs)
+{
+	struct vmc_image *img = NULL;
+	const char *uuid;
+	int r;
+
+	(void)nargs;
+	r = image_open(o, args[0], !o->fmt.uuid, &img);
+	if (r == 0 && o->fmt.uuid) {
+		r = vmc_image_set_uuid(img, o->fmt.uuid);
+		if (r == 0)
+			verbose("%s: UUID set to %s.", args[0], o->fmt.uuid);
+	} else if (r == 0) {
+		uuid = vmc_image_uuid(img);
+		puts(uuid ? uuid : "");
+	}
 	vmc_image_free(img);
 	return r;
 }

@@ -256,9 +256,13 @@ int cmd_mount(const struct cli_opts *o, char **args, int nargs)
 
 	(void)nargs;
 	image = vmc_is_nbd_uri(args[0]) ? strdup(args[0]) : realpath(args[0], NULL);
+	if (!image) {
+		r = fail(-errno, "%s: %s", args[0], strerror(errno));
+		goto out;
+	}
 	dir = realpath(args[1], NULL);
-	if (!image || !dir) {
-		r = fail(-errno, "%s: %s", image ? args[1] : args[0], strerror(errno));
+	if (!dir) {
+		r = fail(-errno, "%s: %s", args[1], strerror(errno));
 		goto out;
 	}
 	if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {

@@ -10,6 +10,8 @@
 
 static const char *verb_name;
 static bool verbose_on;
+static bool quiet_on; /* errors and warnings counted, not shown */
+static char quiet_error[512]; /* the first error held back while quiet */
 /* The library may log from its worker threads. */
 static atomic_uint error_count;
 
@@ -26,11 +28,15 @@ static void log_sink(enum vmc_log_level level, const char *msg, void *userdata)
 			fprintf(stderr, "vmcrypt: %s\n", msg);
 		break;
 	case VMC_LOG_WARN:
-		fprintf(stderr, "vmcrypt: warning: %s\n", msg);
+		if (!quiet_on)
+			fprintf(stderr, "vmcrypt: warning: %s\n", msg);
 		break;
 	case VMC_LOG_ERROR:
 		atomic_fetch_add(&error_count, 1);
-		fprintf(stderr, "vmcrypt: %s\n", msg);
+		if (!quiet_on)
+			fprintf(stderr, "vmcrypt: %s\n", msg);
+		else if (!quiet_error[0])
+			snprintf(quiet_error, sizeof(quiet_error), "%s", msg);
 		break;
 	}
 }
@@ -43,6 +49,18 @@ void log_install(void)
 void log_set_verbose(bool verbose)
 {
 	verbose_on = verbose;
+}
+
+void log_set_quiet(bool quiet)
+{
+	quiet_on = quiet;
+	if (quiet)
+		quiet_error[0] = '\0';
+}
+
+const char *log_quiet_error(void)
+{
+	return quiet_error[0] ? quiet_error : NULL;
 }
 
 void log_set_verb(const char *verb)

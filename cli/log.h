@@ -8,6 +8,10 @@
 /* Installs the stderr log sink; info messages are shown only when verbose. */
 void log_install(void);
 void log_set_verbose(bool verbose);
+/* Quiet: the library's errors and warnings are counted but not shown (is-luks without -v). */
+void log_set_quiet(bool quiet);
+/* The first library error held back since log_set_quiet(true), or NULL. */
+const char *log_quiet_error(void);
 /* The verb named in the CLI's own messages ("vmcrypt VERB: ..."); NULL for none. */
 void log_set_verb(const char *verb);
 

@@ -63,6 +63,7 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_BATCH_MODE] = {"batch-mode", 'q', NULL, "never ask for confirmation"},
     [OPT_VERBOSE] = {"verbose", 'v', NULL, "report what was done"},
     [OPT_DEBUG] = {"debug", 0, NULL, "show debug messages"},
+    [OPT_VERSION] = {"version", 'V', NULL, "print vmcrypt's version and exit"},
     [OPT_SOCKET] = {"socket", 0, "PATH", "listen on the Unix socket PATH"},
     [OPT_PORT] = {"port", 0, "N", "listen on TCP port N of 127.0.0.1 (loopback only)"},
     [OPT_READ_ONLY] = {"read-only", 0, NULL, "open the image read-only"},
@@ -310,6 +311,9 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 	case OPT_DEBUG:
 		o->debug = true;
 		break;
+	case OPT_VERSION:
+		o->version = true;
+		break;
 	case OPT_SOCKET:
 		o->socket = arg;
 		break;
@@ -397,8 +401,29 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 }
 
 /*
+ * The options every verb takes, as every cryptsetup action does; a verb whose
+ * rows do not name one gets it with this text (NULL: the generic one).
+ */
+static const struct verb_opt common_opts[] = {
+    {OPT_BATCH_MODE, "accepted as by cryptsetup; nothing to confirm here"},
+    {OPT_VERBOSE, NULL},
+    {OPT_DEBUG, NULL},
+    {OPT_VERSION, NULL},
+    {OPT_END, NULL},
+};
+
+static bool rows_have(const struct verb_opt *rows, size_t n, enum opt_id id)
+{
+	for (size_t i = 0; i < n; i++)
+		if (rows[i].id == id)
+			return true;
+	return false;
+}
+
+/*
  * Copies the verb's option rows into rows (OPT_COUNT entries), the rows of
- * verb->include in place of an OPT_INCLUDE row, and ends them with OPT_END.
+ * verb->include in place of an OPT_INCLUDE row, then the common options the
+ * verb does not name, and ends them with OPT_END.
  */
 static void verb_rows(const struct verb *verb, struct verb_opt *rows)
 {
@@ -415,6 +440,12 @@ static void verb_rows(const struct verb *verb, struct verb_opt *rows)
 			assert(inc->id != OPT_INCLUDE && n + 1 < OPT_COUNT);
 			rows[n++] = *inc;
 		}
+	}
+	for (vo = common_opts; vo->id != OPT_END; vo++) {
+		if (rows_have(rows, n, vo->id))
+			continue;
+		assert(n + 1 < OPT_COUNT);
+		rows[n++] = *vo;
 	}
 	rows[n] = (struct verb_opt){OPT_END, NULL};
 }

@@ -67,6 +67,7 @@ enum opt_id {
 	OPT_PUBLIC_KEY,
 	OPT_FORMAT,
 	OPT_SOURCE_FORMAT,
+	OPT_VERSION,
 	OPT_COUNT,
 };
 
@@ -122,6 +123,7 @@ struct cli_opts {
 	bool verbose;
 	bool debug;
 	bool help;
+	bool version; /* --version: print it and exit */
 	const char *socket; /* serve: Unix socket path */
 	uint32_t port;	    /* serve: TCP port on 127.0.0.1; 0: none */
 	bool read_only;

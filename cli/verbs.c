@@ -311,6 +311,22 @@ static const struct verb_opt config_opts[] = {
     {OPT_END, NULL},
 };
 
+static const struct verb_opt is_luks_opts[] = {
+    {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
+    {OPT_HEADER, "look at the detached header FILE"},
+    {OPT_VERBOSE, "say whether IMAGE is LUKS, and if not why"},
+    {OPT_END, NULL},
+};
+
+static const struct verb_opt uuid_opts[] = {
+    {OPT_UUID, "set the header UUID to UUID instead of printing it"},
+    {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
+    {OPT_HEADER, "the detached header FILE"},
+    {OPT_END, NULL},
+};
+
 static const struct verb_opt token_import_opts[] = {
     {OPT_JSON_FILE, NULL},
     {OPT_TOKEN_ID, "token number (default: the first free one)"},
@@ -770,6 +786,33 @@ static const struct verb verbs[] = {
 	.max_args = 1,
 	.args = image_arg,
 	.opts = config_opts,
+    },
+    {
+	.name = "is-luks",
+	.run = cmd_is_luks,
+	.synopsis = "IMAGE",
+	.summary = "exit status 0 if IMAGE is a LUKS image, 1 if not",
+	.description = "Reads IMAGE's header, as cryptsetup isLuks does: exit status 0 when it is "
+		       "a LUKS1 or LUKS2 header vmcrypt can open, 1 when it is not (no LUKS "
+		       "magic, a corrupted or unsupported header, or an unreadable file). Prints "
+		       "nothing unless --verbose, which says which and why.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = is_luks_opts,
+    },
+    {
+	.name = "uuid",
+	.run = cmd_uuid,
+	.synopsis = "IMAGE",
+	.summary = "print the header UUID (or set it with --uuid)",
+	.description = "Prints IMAGE's LUKS header UUID on a line, as cryptsetup luksUUID does; "
+		       "with --uuid UUID, writes that UUID into the header instead (as vmcrypt "
+		       "config --uuid).",
+	.min_args = 1,
+	.max_args = 1,
+	.args = image_arg,
+	.opts = uuid_opts,
     },
     {
 	.name = "token import",

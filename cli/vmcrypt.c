@@ -28,6 +28,10 @@ static int run_verb(const struct verb *v, int argc, char **argv)
 		verb_help(stdout, v);
 		return 0;
 	}
+	if (o.version) {
+		puts("vmcrypt " VMCRYPT_VERSION);
+		return 0;
+	}
 	nargs = argc - first;
 	if (nargs < v->min_args)
 		return usage_error("missing %s", v->args[nargs].name);
@@ -56,7 +60,7 @@ int main(int argc, char **argv)
 		verbs_usage(stderr);
 		return EXIT_USAGE;
 	}
-	if (strcmp(argv[1], "--version") == 0) {
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
 		puts("vmcrypt " VMCRYPT_VERSION);
 		return EXIT_OK;
 	}
