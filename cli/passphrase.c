@@ -177,10 +177,16 @@ static int skip_bytes(int fd, uint64_t offset)
 	return r;
 }
 
+/*
+ * A key file that is too large, a directory or too short is the caller's
+ * mistake, as an empty one is: usage (status 1), never an I/O error.
+ */
 static int file_error(int err, const char *what, const char *path, uint64_t size)
 {
 	if (err == -EFBIG)
-		return fail(-EFBIG, "%s %s: larger than %zu bytes", what, path, (size_t)size);
+		return fail(-EINVAL, "%s %s: larger than %zu bytes", what, path, (size_t)size);
+	if (err == -EISDIR)
+		return fail(-EINVAL, "%s %s: is a directory", what, path);
 	if (err == -ENODATA)
 		return fail(-EINVAL, "%s %s: shorter than %zu bytes", what, path, (size_t)size);
 	if (err == -ENOMEM)
@@ -333,8 +339,11 @@ int passphrase_read(const struct key_source *ks, uint8_t **ret_pass, size_t *ret
 			      KEYFILE_MAX, &b);
 	else if (ks->stdin_busy || interactive())
 		r = tty_passphrase(ks, &b);
-	else if ((r = read_line(STDIN_FILENO, KEYFILE_MAX, &b)) < 0)
-		r = prompt_error(r == -E2BIG ? -EFBIG : r);
+	else if ((r = read_line(STDIN_FILENO, KEYFILE_MAX, &b)) == -E2BIG)
+		r = fail(-EINVAL, "passphrase on standard input: larger than %u bytes",
+			 KEYFILE_MAX);
+	else if (r < 0)
+		r = prompt_error(r);
 	if (r == 0)
 		r = sbuf_take(&b, ret_pass, ret_len);
 	sbuf_free(&b);

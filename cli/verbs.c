@@ -68,7 +68,7 @@ static const struct verb_opt format_opts[] = {
 };
 
 static const struct verb_opt create_opts[] = {
-    {OPT_SIZE, "plaintext size (suffix K, M, G, T); required"},
+    {OPT_SIZE, "plaintext size (suffix K, M, G, T); required but for IMAGE@N or an NBD export"},
     {OPT_INCLUDE, NULL}, /* format_opts */
     {OPT_FORMAT, "IMAGE's container: raw (default), qcow2, vdi, vmdk, vhdx"},
     {OPT_FORCE, "replace an existing IMAGE (and --header FILE)"},
@@ -461,7 +461,8 @@ static const struct verb verbs[] = {
 	.description =
 	    "Creates IMAGE as a sparse file with a new LUKS header (LUKS2 unless --type luks1) and "
 	    "SIZE bytes of plaintext, all zero. The passphrase is asked twice on a terminal. "
-	    "IMAGE@N formats partition N of an existing disk image instead (needs --force).",
+	    "IMAGE@N formats partition N of an existing disk image instead (needs --force); "
+	    "without --size the image fills the partition (or an NBD export).",
 	.min_args = 1,
 	.max_args = 1,
 	.args = new_image_arg,

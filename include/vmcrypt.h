@@ -201,7 +201,8 @@ struct vmc_format_params {
 				   KiB */
 	uint64_t keyslots_size; /* LUKS2 keyslots area; default fills up to a 16 MiB data offset */
 	uint64_t
-	    data_size; /* plaintext bytes (multiple of sector_size); required unless header-only */
+	    data_size; /* plaintext bytes (multiple of sector_size); required unless header-only,
+			  or 0 for a partition or an NBD export: what fills it after the header */
 	const char *header; /* detached header file; data starts at offset 0 of the image */
 	int keyslot;	    /* slot for the passphrase; -1 (or 0 as default) picks the first */
 	const uint8_t *volume_key; /* use this volume key instead of a random one */

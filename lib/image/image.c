@@ -442,6 +442,34 @@ VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
 	return r < 0 ? r : volume_copy_out(img->vol, fd, sparse, progress, userdata);
 }
 
+/*
+ * p with the data size that fills img's fixed-size storage (a partition, an NBD
+ * export) after the header: whole sectors of the size the image will get (an
+ * explicit one, else 4096 where LUKS2 allows it, else 512).
+ */
+static int fill_size(struct vmc_image *img, const struct vmc_format_params *p,
+		     struct vmc_format_params *ret)
+{
+	struct vmc_format_params q = *p;
+	uint64_t have = 0, with_one = 0, offset, sector;
+	int r;
+
+	sector = p->sector_size ? p->sector_size : p->luks_version == 1 ? 512 : 4096;
+	q.data_size = sector;
+	if ((r = storage_size(img->data, &have)) < 0 || (r = luks_format_size(&q, &with_one)) < 0)
+		return r;
+	offset = p->header ? 0 : with_one - sector;
+	if (have < offset + sector) {
+		log_err("%s: its %llu bytes leave no room for data after a %llu-byte header",
+			storage_path(img->data), (unsigned long long)have,
+			(unsigned long long)offset);
+		return -EINVAL;
+	}
+	q.data_size = (have - offset) / sector * sector;
+	*ret = q;
+	return 0;
+}
+
 VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p, const void *pass,
 			     size_t pass_len, bool overwrite, struct vmc_image **ret_img)
 {
@@ -459,6 +487,7 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 	bool had_data = nbd || access(path, F_OK) == 0;
 	bool had_hdr = p->header && access(p->header, F_OK) == 0;
 	struct vmc_image *img = NULL;
+	struct vmc_format_params filled;
 	uint8_t *vk = NULL;
 	uint64_t size = 0;
 	int r;
@@ -481,6 +510,12 @@ VMC_API int vmc_image_create(const char *path, const struct vmc_format_params *p
 		      p->header, STORAGE_CREATE | STORAGE_SECRET | trunc, false, &img);
 	if (r < 0)
 		goto undo;
+	if (p->data_size == 0 && (p->partition || nbd)) {
+		r = fill_size(img, p, &filled);
+		if (r < 0)
+			goto undo;
+		p = &filled;
+	}
 	r = luks_format(img->hdr, img->data, p, NULL, pass, pass_len, &img->meta, &vk);
 	if (r < 0)
 		goto undo;

@@ -307,9 +307,10 @@ int storage_truncate(struct storage *st, uint64_t size)
 		return -EROFS;
 	if (st->windowed) {
 		if (size > st->limit) {
+			/* The size asked for is wrong, not the disk full: a usage error. */
 			log_err("%s: %llu bytes do not fit the %llu-byte partition", st->path,
 				(unsigned long long)size, (unsigned long long)st->limit);
-			return -ENOSPC;
+			return -EINVAL;
 		}
 		return 0;
 	}
@@ -321,7 +322,7 @@ int storage_truncate(struct storage *st, uint64_t size)
 		if (size > have) {
 			log_err("%s: %llu bytes do not fit its %llu bytes", st->path,
 				(unsigned long long)size, (unsigned long long)have);
-			return -ENOSPC;
+			return -EINVAL;
 		}
 		return 0;
 	}

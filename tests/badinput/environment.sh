@@ -32,9 +32,9 @@ case_key_files()
 		local out=()
 		[ "$v" = decrypt ] && out=(out.raw)
 		attempt 1 img "$v: empty key file" vmc "$v" img "${out[@]}" --key-file empty.key
-		attempt "1 8" img "$v: key file larger than 8 MiB" vmc "$v" img "${out[@]}" --key-file big.key
+		attempt 1 img "$v: key file larger than 8 MiB" vmc "$v" img "${out[@]}" --key-file big.key
 		attempt 4 img "$v: missing key file" vmc "$v" img "${out[@]}" --key-file no-such.key
-		attempt "1 8" img "$v: key file is a directory" vmc "$v" img "${out[@]}" --key-file dir.key
+		attempt 1 img "$v: key file is a directory" vmc "$v" img "${out[@]}" --key-file dir.key
 		attempt 1 img "$v: key file is /dev/null" vmc "$v" img "${out[@]}" --key-file /dev/null
 		attempt 1 img "$v: --keyfile-offset past the end of the key file" \
 			vmc "$v" img "${out[@]}" --key-file short.key --keyfile-offset 100
@@ -48,7 +48,7 @@ case_key_files()
 	# New passphrases come from key files too.
 	attempt 1 img "add-key: empty new key file" vmc add-key img empty.key --key-file "$PASS" \
 		"${FAST_PBKDF2[@]}"
-	attempt "1 8" img "add-key: new key file larger than 8 MiB" vmc add-key img big.key \
+	attempt 1 img "add-key: new key file larger than 8 MiB" vmc add-key img big.key \
 		--key-file "$PASS" "${FAST_PBKDF2[@]}"
 	attempt 1 img "create: empty key file" vmc create new.img --size 8M --key-file empty.key \
 		--batch-mode "${FAST_PBKDF2[@]}"
@@ -62,6 +62,27 @@ case_key_files()
 			setpriv --reuid=nobody --regid=nogroup --clear-groups "$VMCRYPT" test-key img \
 			--key-file secret.key
 	fi
+}
+
+# create DISK@N: --size is optional (the image fills the partition) and one that
+# does not fit is the caller's mistake (1), the disk untouched.
+case_partition_size()
+{
+	requires sfdisk
+	truncate -s 64M disk
+	printf 'label: gpt\n,16M\n,32M\n' | sfdisk -q disk
+	attempt 1 disk "create DISK@2 --size beyond the partition" vmc create disk@2 --size 40M \
+		--key-file "$PASS" --force --batch-mode "${FAST_PBKDF2[@]}"
+	attempt 1 disk "create without --size" vmc create new.img --key-file "$PASS" \
+		"${FAST_PBKDF2[@]}"
+	[ ! -e new.img ] || bad "create without --size" "left new.img behind"
+	vmc create disk@2 --key-file "$PASS" --force --batch-mode "${FAST_PBKDF2[@]}" ||
+		bad "create DISK@2 without --size" "exit $?"
+	dd if=disk of=p2 bs=1M skip=17 count=32 status=none
+	cs open --test-passphrase --key-file "$PASS" p2 || bad "create DISK@2" "cryptsetup refuses it"
+	local plain
+	plain=$(vmc dump disk@2 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["segments"]["0"]["size"])')
+	[ "$plain" = dynamic ] || bad "create DISK@2" "segment size $plain, not the whole partition"
 }
 
 case_not_files()
@@ -211,6 +232,7 @@ case_locked()
 }
 
 run_case "key files" case_key_files
+run_case "create in a partition: --size" case_partition_size
 run_case "images that are not files" case_not_files
 run_case "read-only image, unprivileged user" case_read_only
 run_case "image on a full file system" case_full_fs
