@@ -102,9 +102,10 @@ rand_iops()
 	local what=$1 u
 	u=$(uri "$2")
 	if [ "$rand_tool" = fio ]; then
+		# fio's nbd engine prints a line of its own on stdout: the report goes to a file.
 		fio --name=r --ioengine=nbd --uri="$u" --rw="rand$what" --bs=4k --iodepth=16 \
-			--time_based --runtime="$secs" --output-format=json |
-			python3 -c "import json,sys; j=json.load(sys.stdin)['jobs'][0]; print('%.0f' % j['$what']['iops'])"
+			--time_based --runtime="$secs" --output-format=json --output=fio.json >/dev/null
+		python3 -c "import json,sys; j=json.load(open('fio.json'))['jobs'][0]; print('%.0f' % j['$what']['iops'])"
 		return
 	fi
 	"$rand_tool" - "$u" "$what" "$secs" <<'PY'
@@ -142,14 +143,32 @@ print("%.0f" % (done[0] / elapsed))
 PY
 }
 
+# Every measurement starts with no page cache for the served files. What a file's
+# cache holds decides small random writes more than the server does: a file read
+# sequentially before (cp, cat, a seqread) sits in large folios, and each 4 KiB
+# write then walks a whole folio's buffer heads in ext4 (seen here: the same server
+# at 13 or 72 us per write, by which of two identical images cp had read).
+uncache()
+{
+	local f
+	for f in img.luks img2.luks plain.raw; do
+		sync "$f"
+		dd if="$f" iflag=nocache count=0 status=none
+	done
+}
+
 declare -A res
 servers=(vmcrypt luks file)
 for ((i = 1; i <= runs; i++)); do
 	for s in "${servers[@]}"; do
+		uncache
 		res[$s.seqread]+="$(seq_rate read "$s") "
+		uncache
 		res[$s.seqwrite]+="$(seq_rate write "$s") "
 		if [ -n "$rand_tool" ]; then
+			uncache
 			res[$s.randread]+="$(rand_iops read "$s") "
+			uncache
 			res[$s.randwrite]+="$(rand_iops write "$s") "
 		fi
 	done
