@@ -32,6 +32,7 @@ int cmd_header_restore(const struct cli_opts *o, char **args, int nargs);
 int cmd_repair(const struct cli_opts *o, char **args, int nargs);
 int cmd_convert(const struct cli_opts *o, char **args, int nargs);
 int cmd_config(const struct cli_opts *o, char **args, int nargs);
+int cmd_resize(const struct cli_opts *o, char **args, int nargs);
 int cmd_is_luks(const struct cli_opts *o, char **args, int nargs);
 int cmd_uuid(const struct cli_opts *o, char **args, int nargs);
 int cmd_token_import(const struct cli_opts *o, char **args, int nargs);

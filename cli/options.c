@@ -95,6 +95,8 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
 		    "container: raw, qcow2, vmdk, vdi, ... (default: by its magic)"},
     [OPT_SOURCE_FORMAT] = {"source-format", 0, "FMT",
 			   "SRC's container: raw, qcow2, ... (default: by its magic)"},
+    [OPT_NEW_SIZE] = {"size", 0, "SIZE",
+		      "new size, or +SIZE to add; suffix K, M, G, T (or KiB, MiB, GiB, TiB)"},
 };
 
 static const struct {
@@ -272,6 +274,12 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_SIZE:
 		r = opt_size(id, arg, 1, UINT64_MAX, &o->size);
+		o->size_set = true;
+		break;
+	case OPT_NEW_SIZE:
+		/* The same sizes as --size elsewhere, or one with a '+': added to the current. */
+		o->size_add = arg[0] == '+';
+		r = opt_size(id, arg + o->size_add, 1, UINT64_MAX, &o->size);
 		o->size_set = true;
 		break;
 	case OPT_HEADER:

@@ -67,6 +67,7 @@ enum opt_id {
 	OPT_PUBLIC_KEY,
 	OPT_FORMAT,
 	OPT_SOURCE_FORMAT,
+	OPT_NEW_SIZE, /* resize's --size: SIZE or +SIZE */
 	OPT_VERSION,
 	OPT_COUNT,
 };
@@ -153,6 +154,7 @@ struct cli_opts {
 	bool public_key;	     /* the passphrase is VMC_PUBLIC_PASSPHRASE */
 	const char *format;	     /* IMAGE's (or a new DST's) format: NULL probes */
 	const char *source_format;   /* encrypt, decrypt: SRC's format; NULL probes */
+	bool size_add;		     /* resize: --size +SIZE adds o->size to the current size */
 };
 
 /*

@@ -297,6 +297,18 @@ static const struct verb_opt convert_opts[] = {
     {OPT_END, NULL},
 };
 
+static const struct verb_opt resize_opts[] = {
+    {OPT_NEW_SIZE, "new size of IMAGE (IMAGE@N: of its data); +SIZE adds"},
+    {OPT_FORCE, "allow shrinking: the data beyond the new end is lost"},
+    {OPT_BATCH_MODE, "with --force: shrink without asking"},
+    {OPT_PARTITION, NULL},
+    {OPT_FORMAT, NULL},
+    {OPT_HEADER, "the detached header FILE (IMAGE is its data)"},
+    {OPT_VERBOSE, "print the new size"},
+    {OPT_DEBUG, NULL},
+    {OPT_END, NULL},
+};
+
 static const struct verb_opt config_opts[] = {
     {OPT_LABEL, NULL},
     {OPT_SUBSYSTEM, NULL},
@@ -446,6 +458,9 @@ static const struct verb_arg header_backup_args[] = {
 static const struct verb_arg header_restore_args[] = {
     {"IMAGE", "the encrypted image (a file or a block device)"},
     {"FILE", "a header backup (vmcrypt or cryptsetup luksHeaderBackup)"},
+};
+static const struct verb_arg resize_args[] = {
+    {"IMAGE", "the encrypted image file, or IMAGE@N: partition N of a disk image"},
 };
 static const struct verb_arg help_args[] = {
     {"VERB", "the verb to explain"},
@@ -773,6 +788,26 @@ static const struct verb verbs[] = {
 	.max_args = 1,
 	.args = image_arg,
 	.opts = convert_opts,
+    },
+    {
+	.name = "resize",
+	.run = cmd_resize,
+	.synopsis = "--size SIZE|+SIZE IMAGE",
+	.summary = "grow (or with --force shrink) an image and its data segment",
+	.description =
+	    "Sets the size of the image file IMAGE to SIZE bytes, or adds SIZE with +SIZE. "
+	    "Growing extends the file sparsely (nothing is written); a LUKS1 or dynamic LUKS2 data "
+	    "segment grows with it, a LUKS2 segment of fixed size is set to the new end in a "
+	    "crash-safe header commit. For IMAGE@N (a partition of a disk image, which keeps its "
+	    "size) SIZE is the size of the data segment, up to the partition's end. SIZE must be "
+	    "a multiple of the sector size. Shrinking needs --force and a confirmation (on a "
+	    "terminal, unless --batch-mode); it cuts off the end of the data, so shrink the file "
+	    "system inside first: that is yours to do. Never into the header or key slots. A VM "
+	    "image container (qcow2, ...) is resized with qemu-img resize.",
+	.min_args = 1,
+	.max_args = 1,
+	.args = resize_args,
+	.opts = resize_opts,
     },
     {
 	.name = "config",

@@ -307,6 +307,31 @@ VMC_API int vmc_image_repair(struct vmc_image *img, char **ret_report);
  */
 VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version);
 
+/*
+ * Resizes the image. new_size is the new length in bytes of the data file (the
+ * image file, or the data file of a detached header); for a partition of a
+ * disk image (vmc_open_params.partition), which keeps its size, it is the new
+ * size of the data segment, up to the partition's end. The file is extended
+ * sparsely (nothing is written) or cut. A LUKS1 or "dynamic" LUKS2 data
+ * segment follows the file by itself; a LUKS2 segment of fixed size is set to
+ * reach the file's new end in one crash-safe header commit: growing, the file
+ * first and the header after; shrinking, the header first and the file after
+ * (a crash in between leaves the segment inside the file). In a partition, a
+ * dynamic segment made smaller becomes fixed. new_size must be a multiple of
+ * the segment's sector size (512 for LUKS1) and leave the header, key slots
+ * and at least one data sector. Shrinking discards the data beyond the new
+ * end (a file system inside must have been shrunk first) and needs
+ * allow_shrink. Needs an image opened read-write; an unlocked image's
+ * plaintext size follows. Errors (reported): -EINVAL (size refused),
+ * VMC_ENOTSUP (an unfinished re-encryption, an unknown requirement, LUKS1 in a
+ * partition, a data device that is no regular file: a block device, an NBD
+ * export, a VM image container, which qemu-img resize changes), -ENOSPC (past
+ * the partition's end), -EROFS, I/O errors.
+ */
+VMC_API int vmc_image_resize(struct vmc_image *img, uint64_t new_size, bool allow_shrink);
+/* What vmc_image_resize()'s new_size measures, as it is now; 0 when it cannot be read. */
+VMC_API uint64_t vmc_image_extent(const struct vmc_image *img);
+
 /* Writes the header region (metadata and keyslot areas) to a new file, mode 0600. */
 VMC_API int vmc_header_backup(struct vmc_image *img, const char *file);
 /*

@@ -31,6 +31,12 @@ int luks2_json_set_digest(struct luks2_json *j, int id, const struct luks_digest
 /* Replaces (or adds) crypt segment id. */
 int luks2_json_set_segment(struct luks2_json *j, int id, const struct luks_segment *s);
 
+/*
+ * Sets the "size" of segment id in place ("dynamic", or size bytes), keeping the
+ * rest of its object. -EINVAL when there is no such segment.
+ */
+int luks2_json_set_segment_size(struct luks2_json *j, int id, bool dynamic, uint64_t size);
+
 /* Serialises the tree as cryptsetup does (plain, no slash escaping). Returns a malloc()ed string.
  */
 int luks2_json_serialize(const struct luks2_json *j, char **ret_text, size_t *ret_len);

@@ -187,6 +187,18 @@ int luks2_json_set_segment(struct luks2_json *j, int id, const struct luks_segme
 	return 0;
 }
 
+int luks2_json_set_segment_size(struct luks2_json *j, int id, bool dynamic, uint64_t size)
+{
+	json_object *sg = luks2_json_child(j, "segments", id);
+
+	if (!sg)
+		return -EINVAL;
+	/* Replaced in place: the segment's other members (flags, integrity, ...) stay. */
+	json_object_object_add(
+	    sg, "size", dynamic ? json_object_new_string("dynamic") : luks2_json_u64_string(size));
+	return 0;
+}
+
 int luks2_json_set_priority(struct luks2_json *j, int slot, int priority)
 {
 	json_object *ks = luks2_json_child(j, "keyslots", slot);

@@ -59,6 +59,7 @@ int image_new(const char *path, int partition, unsigned data_flags, const char *
 	if (!img)
 		return -ENOMEM;
 	img->read_only = read_only;
+	img->partition = partition;
 	r = image_disk_open(path, data_flags, partition, format, &img->data);
 	if (r == -EEXIST)
 		log_err("%s already exists", path);

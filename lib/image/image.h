@@ -18,6 +18,7 @@ struct vmc_image {
 	struct reenc_keys keys; /* an unfinished re-encryption: a key per digest */
 	bool damaged;		/* one LUKS2 header copy is damaged or outdated */
 	bool read_only;
+	int partition; /* > 0: data is that partition of a disk image (a fixed window) */
 };
 
 /*

@@ -74,6 +74,7 @@ run_verb()
 	repair) "$VMCRYPT" repair img "$opt" ;;
 	convert) "$VMCRYPT" convert --batch-mode --type luks1 img "$opt" ;;
 	config) "$VMCRYPT" config --label common img "$opt" ;;
+	resize) "$VMCRYPT" resize img --size +8M "$opt" ;;
 	is-luks) "$VMCRYPT" is-luks img "$opt" ;;
 	uuid) "$VMCRYPT" uuid img "$opt" >/dev/null ;;
 	"token import")
