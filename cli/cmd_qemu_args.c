@@ -8,11 +8,13 @@
 
 #include "common.h"
 #include "log.h"
+#include "passphrase.h"
 #include "route.h"
 #include "serve.h"
 
 #define UUID_LEN	36
 #define KEY_PLACEHOLDER "PASSPHRASE_FILE"
+#define UNIT_PREFIX	"vmcrypt-serve@"
 
 /* What the verbs need to know about the image, from its header only. */
 struct target {
@@ -22,6 +24,7 @@ struct target {
 	bool native; /* QEMU's luks driver opens it: LUKS1, header in the image */
 	char sock[PATH_MAX];
 	struct nbd_endpoint ep; /* the serve route otherwise */
+	char unit[PATH_MAX];	/* --systemd: the units' instance, systemd-escape --path */
 };
 
 static void target_clear(struct target *t)
@@ -45,6 +48,9 @@ static int target_init(const struct cli_opts *o, const char *path, struct target
 				   "--keyfile-size cannot be given to it");
 	if (o->key_file && !(t->keyfile = realpath(o->key_file, NULL)))
 		return fail(-errno, "%s: %s", o->key_file, strerror(errno));
+	if (o->systemd && (o->header || o->read_only))
+		return usage_error("--systemd: the units serve IMAGE read-write, with its header "
+				   "inside; --header and --read-only cannot be given");
 	/* The header only: a busy image still gets its arguments. */
 	r = image_open(o, t->image, true, &img);
 	if (r < 0)
@@ -56,13 +62,26 @@ static int target_init(const struct cli_opts *o, const char *path, struct target
 	 * inside a container (qcow2, ...) is for vmcrypt serve: QEMU's luks driver
 	 * over a qcow2 node is not what libvirt can say.
 	 */
-	t->native = t->version == 1 && !o->header &&
+	t->native = t->version == 1 && !o->header && !o->systemd &&
 		    !(o->format ? strcmp(o->format, "raw") != 0
 				: vmc_probe_container(t->image, NULL, NULL) == 1);
 	t->ep = (struct nbd_endpoint){.read_only = o->read_only};
 	if (t->native)
 		return 0;
-	r = serve_socket_default(t->image, false, t->sock, sizeof(t->sock));
+	if (o->systemd) {
+		r = systemd_escape_path(t->image, t->unit, sizeof(t->unit));
+		if (r == 0)
+			r = serve_socket_systemd(t->image, false, t->sock, sizeof(t->sock));
+		if (r == -ENAMETOOLONG)
+			return fail(r,
+				    "the systemd units' socket path for %s is too long for a "
+				    "socket; run vmcrypt serve --socket PATH instead",
+				    t->image);
+		if (r < 0)
+			return fail(r, "%s: %s", t->image, strerror(-r));
+	} else {
+		r = serve_socket_default(t->image, false, t->sock, sizeof(t->sock));
+	}
 	if (r == -ENAMETOOLONG)
 		return fail(r,
 			    "the default socket path for %s is too long for a socket; run "
@@ -106,13 +125,84 @@ static void keyfile_note(FILE *f, const struct target *t)
 	      f);
 }
 
+/* Writes the shell command that makes the service's drop-in passphrase.conf say setting. */
+static void print_dropin(FILE *f, const struct target *t, const char *setting)
+{
+	char dir[PATH_MAX * 2];
+
+	snprintf(dir, sizeof(dir), UNIT_PREFIX "%s.service.d", t->unit);
+	fputs("mkdir -p ~/.config/systemd/user/", f);
+	fput_shell(f, dir);
+	fputs(" && printf '%s\\n' '[Service]' ", f);
+	fput_shell(f, setting);
+	fputs(" >~/.config/systemd/user/", f);
+	fput_shell(f, dir);
+	fputs("/passphrase.conf\n", f);
+}
+
+/*
+ * The systemd route: the passphrase as a credential of the service (or asked),
+ * then the socket unit enabled; the NBD configuration follows, at its socket.
+ */
+static void print_systemd_route(FILE *f, const struct target *t)
+{
+	char unit[PATH_MAX * 2], cred[PATH_MAX * 2], setting[PATH_MAX * 2 + 64];
+	const char *k = keyfile_name(t);
+	size_t n;
+
+	snprintf(unit, sizeof(unit), UNIT_PREFIX "%s", t->unit);
+	snprintf(cred, sizeof(cred), "%s.cred", t->unit);
+	keyfile_note(f, t);
+	fputs("# systemd user units: the socket listens from now on; the first connection "
+	      "starts\n# vmcrypt serve --systemd, which unlocks the image and serves until "
+	      "stopped.\n"
+	      "# 1. The passphrase: asked through systemd-ask-password when the service starts "
+	      "(a\n#    password agent of yours must answer), unless the service has the "
+	      "credential\n#    " PASS_CREDENTIAL ". For a VM that starts unattended, "
+	      "either the file as is:\n",
+	      f);
+	/* A unit file expands specifiers: a '%' of the path is written "%%". */
+	n = (size_t)snprintf(setting, sizeof(setting), "LoadCredential=" PASS_CREDENTIAL ":");
+	for (; *k && n + 3 < sizeof(setting); k++) {
+		if (*k == '%')
+			setting[n++] = '%';
+		setting[n++] = *k;
+	}
+	setting[n] = '\0';
+	print_dropin(f, t, setting);
+	fputs("#    or encrypted at rest by systemd-creds (systemd 256 or later for --user):\n"
+	      "mkdir -p ~/.config/vmcrypt && systemd-creds encrypt --user --name=" PASS_CREDENTIAL
+	      " ",
+	      f);
+	fput_shell(f, keyfile_name(t));
+	fputs(" ~/.config/vmcrypt/", f);
+	fput_shell(f, cred);
+	fputc('\n', f);
+	/* %E/vmcrypt/%i.cred: the file above ($XDG_CONFIG_HOME, the escaped instance). */
+	print_dropin(f, t, "LoadCredentialEncrypted=" PASS_CREDENTIAL ":%E/vmcrypt/%i.cred");
+	fputs("# 2. Once: the socket (its instance is systemd-escape --path IMAGE), listening "
+	      "now and\n#    after each log-in:\n"
+	      "systemctl --user daemon-reload\nsystemctl --user enable --now ",
+	      f);
+	fput_shell(f, unit);
+	fputs(".socket\n#    Stop serving (the volume key leaves memory): systemctl --user stop ",
+	      f);
+	fput_shell(f, unit);
+	fputs(".service\n# 3. Then:\n", f);
+}
+
 /* The serve route: vmcrypt serve in another terminal, then the NBD arguments. */
 static void print_serve_route(FILE *f, const struct cli_opts *o, const struct target *t)
 {
 	fprintf(f, "# %s: QEMU cannot decrypt it itself; vmcrypt serves its plaintext over NBD.\n",
 		t->version == 2 ? "LUKS2"
 		: o->header	? "LUKS1 with a detached header"
+		: o->systemd	? "LUKS1 (--systemd)"
 				: "LUKS1 inside a container");
+	if (o->systemd) {
+		print_systemd_route(f, t);
+		return;
+	}
 	fputs("# 1. Run, and keep running (asks the passphrase):\nvmcrypt serve", f);
 	if (o->read_only)
 		fputs(" --read-only", f);

@@ -7,6 +7,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,8 +23,11 @@
 #include "route.h"
 #include "serve.h"
 
-#define ARGV_MAX   32
-#define STATUS_MAX 32
+#define ARGV_MAX	 32
+#define STATUS_MAX	 32
+#define LISTEN_FDS_START 3  /* SD_LISTEN_FDS_START: the first socket systemd passes */
+#define LISTEN_FDS_MAX	 64 /* more is not a socket unit of ours */
+#define LISTEN_ENV_MAX	 3  /* LISTEN_FDS, LISTEN_PID, LISTEN_FDNAMES */
 
 /* nbdkit and the plugin it loads: overridable for tests and uninstalled builds. */
 static const char *nbdkit_program(void)
@@ -86,16 +90,77 @@ static int socket_check(const char *path)
 	return 0;
 }
 
-/* Picks the endpoint from --socket/--port (default: the private socket) and checks it. */
-static int endpoint_setup(const struct cli_opts *o, const char *image, char *sock, size_t len,
-			  struct nbd_endpoint *ep)
+/*
+ * Socket activation (sd_listen_fds(3)): systemd, or systemd-socket-activate, starts
+ * us on the first connection with its listening sockets from fd 3 on, LISTEN_FDS=N
+ * and LISTEN_PID=our pid. Returns N (0: not activated). The variables leave our
+ * environment and the sockets are closed on exec, so that nothing else we run
+ * (systemd-ask-password) takes them; only nbdkit gets them (child_exec).
+ */
+static int listen_fds_take(char **ret_names)
+{
+	const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+	const char *names = getenv("LISTEN_FDNAMES");
+	char *end = NULL;
+	long n, p;
+	int fd;
+
+	*ret_names = NULL;
+	if (!pid || !fds)
+		return 0;
+	errno = 0;
+	p = strtol(pid, &end, 10);
+	if (errno || end == pid || *end || p != (long)getpid())
+		return 0;
+	errno = 0;
+	n = strtol(fds, &end, 10);
+	if (errno || end == fds || *end || n < 1 || n > LISTEN_FDS_MAX)
+		return fail(-EINVAL, "socket activation: LISTEN_FDS=%s is not 1 to %d", fds,
+			    LISTEN_FDS_MAX);
+	for (fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + n; fd++) {
+		if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0)
+			return fail(-EINVAL,
+				    "socket activation: LISTEN_FDS=%ld, but fd %d is "
+				    "not open",
+				    n, fd);
+	}
+	if (names && !(*ret_names = strdup(names)))
+		return fail(-ENOMEM, "out of memory");
+	unsetenv("LISTEN_PID");
+	unsetenv("LISTEN_FDS");
+	unsetenv("LISTEN_FDNAMES");
+	return (int)n;
+}
+
+/* The path of the (first) socket systemd passed, for the messages; "" if not AF_UNIX. */
+static void listen_fd_path(char *buf, size_t len)
+{
+	struct sockaddr_un sa = {0};
+	socklen_t sl = sizeof(sa);
+
+	buf[0] = '\0';
+	if (getsockname(LISTEN_FDS_START, (struct sockaddr *)&sa, &sl) == 0 &&
+	    sa.sun_family == AF_UNIX && sl > offsetof(struct sockaddr_un, sun_path) &&
+	    sa.sun_path[0])
+		snprintf(buf, len, "%.*s", (int)sizeof(sa.sun_path), sa.sun_path);
+}
+
+/*
+ * Picks the endpoint from --socket/--port (default: the private socket, with
+ * --systemd the unit's) and checks it; a socket-activated serve has none of its own.
+ */
+static int endpoint_setup(const struct cli_opts *o, const char *image, int listen_fds, char *sock,
+			  size_t len, struct nbd_endpoint *ep)
 {
 	int r;
 
 	*ep = (struct nbd_endpoint){.read_only = o->read_only, .port = o->port};
 	if (o->socket && o->port)
 		return usage_error("give --socket or --port, not both");
-	if (o->port)
+	if (listen_fds && (o->socket || o->port))
+		return usage_error("socket activation: systemd passed the socket; --socket and "
+				   "--port cannot be given");
+	if (o->port || listen_fds)
 		return 0;
 	if (o->socket) {
 		if (strlen(o->socket) >= SUN_PATH_MAX || !*o->socket)
@@ -103,7 +168,8 @@ static int endpoint_setup(const struct cli_opts *o, const char *image, char *soc
 					   SUN_PATH_MAX - 1);
 		snprintf(sock, len, "%s", o->socket);
 	} else {
-		r = serve_socket_default(image, true, sock, len);
+		r = o->systemd ? serve_socket_systemd(image, true, sock, len)
+			       : serve_socket_default(image, true, sock, len);
 		if (r == -ENAMETOOLONG)
 			return usage_error("the default socket path for %s is too long; use "
 					   "--socket PATH",
@@ -123,6 +189,10 @@ struct server {
 	int status_fd; /* read end of the plugin's status pipe */
 	char *argv[ARGV_MAX + 1];
 	int argc;
+	int listen_fds; /* socket activation: nbdkit gets fds 3.. and the variables */
+	char **envp;	/* then nbdkit's environment: ours and listen_env */
+	char *listen_env[LISTEN_ENV_MAX];
+	char listen_pid[32]; /* "LISTEN_PID=", the child writes its pid after it */
 };
 
 __attribute__((format(printf, 2, 3))) static int arg_add(struct server *s, const char *fmt, ...)
@@ -149,6 +219,9 @@ static void server_clear(struct server *s)
 
 	for (i = 0; i < s->argc; i++)
 		free(s->argv[i]);
+	for (i = 0; i < LISTEN_ENV_MAX; i++)
+		free(s->listen_env[i]);
+	free(s->envp);
 	if (s->key_fd >= 0)
 		close(s->key_fd);
 	if (s->status_fd >= 0)
@@ -174,7 +247,9 @@ static int build_argv(struct server *s, const struct cli_opts *o, const char *im
 		r |= arg_add(s, "-Dvmcrypt.library=1");
 	if (o->read_only)
 		r |= arg_add(s, "--readonly");
-	if (ep->socket) {
+	if (s->listen_fds) {
+		/* Socket activation: nbdkit serves on the sockets it inherits (child_exec). */
+	} else if (ep->socket) {
 		r |= arg_add(s, "--unix");
 		r |= arg_add(s, "%s", ep->socket);
 	} else {
@@ -199,23 +274,77 @@ static int build_argv(struct server *s, const struct cli_opts *o, const char *im
 }
 
 /*
- * In the child: keeps the two pipe ends across exec, leaves our process group
- * (a Ctrl-C reaches us, and we stop nbdkit cleanly), and restricts the modes of
- * what nbdkit creates. Only async-signal-safe calls until exec.
+ * nbdkit's environment when socket-activated: ours (without LISTEN_*, see
+ * listen_fds_take) and LISTEN_FDS, LISTEN_FDNAMES and LISTEN_PID, whose value the
+ * child writes into s->listen_pid: nbdkit serves on the sockets only when
+ * LISTEN_PID is its own pid, and we fork it.
+ */
+static int listen_env_build(struct server *s, int listen_fds, const char *names)
+{
+	extern char **environ;
+	size_t n = 0, i, k = 0;
+
+	s->listen_fds = listen_fds;
+	if (!listen_fds)
+		return 0;
+	while (environ[n])
+		n++;
+	s->envp = calloc(n + LISTEN_ENV_MAX + 2, sizeof(*s->envp));
+	if (!s->envp || asprintf(&s->listen_env[k++], "LISTEN_FDS=%d", listen_fds) < 0 ||
+	    (names && asprintf(&s->listen_env[k++], "LISTEN_FDNAMES=%s", names) < 0))
+		return fail(-ENOMEM, "out of memory");
+	for (i = 0; i < n; i++)
+		s->envp[i] = environ[i];
+	for (i = 0; i < k; i++)
+		s->envp[n + i] = s->listen_env[i];
+	snprintf(s->listen_pid, sizeof(s->listen_pid), "LISTEN_PID=");
+	s->envp[n + k] = s->listen_pid;
+	return 0;
+}
+
+/* Appends the decimal pid to buf (which has room): async-signal-safe. */
+static void append_pid(char *buf, pid_t pid)
+{
+	char digits[16];
+	size_t n = 0, len = strlen(buf);
+	unsigned long v = (unsigned long)pid;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v && n < sizeof(digits));
+	while (n)
+		buf[len++] = digits[--n];
+	buf[len] = '\0';
+}
+
+/*
+ * In the child: keeps the two pipe ends (and systemd's sockets) across exec,
+ * leaves our process group (a Ctrl-C reaches us, and we stop nbdkit cleanly), and
+ * restricts the modes of what nbdkit creates. Only async-signal-safe calls until exec.
  */
 __attribute__((noreturn)) static void child_exec(struct server *s, int key_rfd, int status_wfd,
 						 const sigset_t *oldmask)
 {
 	char msg[STATUS_MAX];
-	int n;
+	int n, fd;
 
 	if (fcntl(key_rfd, F_SETFD, 0) < 0 || fcntl(status_wfd, F_SETFD, 0) < 0)
 		_exit(127);
+	for (fd = LISTEN_FDS_START; fd < LISTEN_FDS_START + s->listen_fds; fd++) {
+		if (fcntl(fd, F_SETFD, 0) < 0)
+			_exit(127);
+	}
 	setpgid(0, 0);
 	umask(077);
 	signal(SIGPIPE, SIG_DFL);
 	sigprocmask(SIG_SETMASK, oldmask, NULL);
-	execvp(s->argv[0], s->argv);
+	if (s->listen_fds) {
+		append_pid(s->listen_pid, getpid());
+		execvpe(s->argv[0], s->argv, s->envp);
+	} else {
+		execvp(s->argv[0], s->argv);
+	}
 	n = snprintf(msg, sizeof(msg), "E%d\n", errno);
 	if (n > 0 && write(status_wfd, msg, (size_t)n) < 0)
 		_exit(127);
@@ -400,15 +529,22 @@ static int image_probe(const struct cli_opts *o, const char *image, uint64_t *re
 }
 
 static void print_ready(const char *image, uint64_t size, int version,
-			const struct nbd_endpoint *ep)
+			const struct nbd_endpoint *ep, bool activated)
 {
 	printf("# vmcrypt: serving %s (LUKS%d, %" PRIu64 " bytes, %s) ", image, version, size,
 	       ep->read_only ? "read-only" : "read-write");
-	if (ep->socket)
+	if (activated)
+		printf("on the socket systemd passed%s%s\n", ep->socket ? ", " : "",
+		       ep->socket ? ep->socket : "");
+	else if (ep->socket)
 		printf("on the Unix socket %s\n", ep->socket);
 	else
 		printf("on 127.0.0.1 port %u (any local user can connect)\n", ep->port);
 	printf("# Stop with Ctrl-C or kill -TERM %d: the image is flushed first.\n", (int)getpid());
+	if (activated && !ep->socket) {
+		fflush(stdout);
+		return;
+	}
 	nbd_print_qemu(stdout, ep);
 	nbd_print_libvirt(stdout, ep);
 	fflush(stdout);
@@ -417,16 +553,22 @@ static void print_ready(const char *image, uint64_t size, int version,
 int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 {
 	struct server s = {.pid = -1, .key_fd = -1, .status_fd = -1};
-	char *image = NULL, *header = NULL, sock[PATH_MAX] = "";
-	struct nbd_endpoint ep = {NULL, 0, false};
+	char *image = NULL, *header = NULL, *fdnames = NULL, sock[PATH_MAX] = "";
+	char passed[SUN_PATH_MAX + 1] = "";
+	struct nbd_endpoint ep = {NULL, 0, false}, shown;
 	sigset_t mask, oldmask;
 	uint8_t *pass = NULL;
 	size_t pass_len = 0;
 	uint64_t size = 0;
-	int sigfd = -1, version = 0, r;
+	int sigfd = -1, version = 0, listen_fds = 0, r;
 	bool masked = false;
 
 	(void)nargs;
+	/* Before anything else runs: started by systemd on a connection (vmcrypt-serve@.socket). */
+	r = listen_fds_take(&fdnames);
+	if (r < 0)
+		goto out;
+	listen_fds = r;
 	/* An NBD URI is passed on as it is; a file by its absolute path (nbdkit changes directory).
 	 */
 	image = vmc_is_nbd_uri(args[0]) ? strdup(args[0]) : realpath(args[0], NULL);
@@ -434,7 +576,7 @@ int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 		r = fail(-errno, "%s: %s", args[0], strerror(errno));
 		goto out;
 	}
-	if (vmc_is_nbd_uri(image) && !o->socket && !o->port) {
+	if (vmc_is_nbd_uri(image) && !o->socket && !o->port && !listen_fds) {
 		r = usage_error("serving an NBD export again needs --socket PATH or --port N");
 		goto out;
 	}
@@ -444,7 +586,9 @@ int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 	}
 	r = stdin_check(o, false);
 	if (r == 0)
-		r = endpoint_setup(o, image, sock, sizeof(sock), &ep);
+		r = endpoint_setup(o, image, listen_fds, sock, sizeof(sock), &ep);
+	if (r == 0)
+		r = listen_env_build(&s, listen_fds, fdnames);
 	if (r == 0)
 		r = image_probe(o, image, &size, &version);
 	if (r == 0)
@@ -472,7 +616,12 @@ int cmd_serve(const struct cli_opts *o, char **args, int nargs)
 		r = server_wait_ready(&s, sigfd);
 	if (r < 0)
 		goto out;
-	print_ready(image, size, version, &ep);
+	shown = ep;
+	if (listen_fds) {
+		listen_fd_path(passed, sizeof(passed));
+		shown.socket = passed[0] ? passed : NULL;
+	}
+	print_ready(image, size, version, &shown, listen_fds > 0);
 	r = server_wait(&s, sigfd);
 	if (r == 0)
 		fprintf(stderr, "vmcrypt serve: stopped; %s is flushed and closed\n", image);
@@ -489,6 +638,7 @@ out:
 	if (masked)
 		sigprocmask(SIG_SETMASK, &oldmask, NULL);
 	vmc_secret_free(pass);
+	free(fdnames);
 	free(header);
 	free(image);
 	return r;

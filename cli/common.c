@@ -32,6 +32,7 @@ int key_source_init(struct key_source *ks, const struct cli_opts *o, const char 
 	    .keyfile_offset = o->keyfile_offset,
 	    .keyfile_size = o->keyfile_size,
 	    .public_key = o->public_key,
+	    .systemd = o->systemd,
 	};
 	return 0;
 }

@@ -70,6 +70,7 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
     [OPT_ALLOW_DISCARDS] = {"allow-discards", 0, NULL,
 			    "accept discards (TRIM): whole sectors become holes"},
     [OPT_FOREGROUND] = {"foreground", 0, NULL, "stay in the foreground until unmounted"},
+    [OPT_SYSTEMD] = {"systemd", 0, NULL, "the systemd user units' way (socket, passphrase)"},
     [OPT_NEW_KEY_FILE] = {"new-key-file", 0, "FILE",
 			  "new passphrase from FILE (- = stdin), taken as is"},
     [OPT_NEW_KEYFILE_OFFSET] = {"new-keyfile-offset", 0, "BYTES",
@@ -336,6 +337,9 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_FOREGROUND:
 		o->foreground = true;
+		break;
+	case OPT_SYSTEMD:
+		o->systemd = true;
 		break;
 	case OPT_NEW_KEY_FILE:
 		o->new_key_file = arg;

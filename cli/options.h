@@ -46,6 +46,7 @@ enum opt_id {
 	OPT_READ_ONLY,
 	OPT_ALLOW_DISCARDS,
 	OPT_FOREGROUND,
+	OPT_SYSTEMD,
 	OPT_NEW_KEY_FILE,
 	OPT_NEW_KEYFILE_OFFSET,
 	OPT_NEW_KEYFILE_SIZE,
@@ -124,12 +125,13 @@ struct cli_opts {
 	bool verbose;
 	bool debug;
 	bool help;
-	bool version; /* --version: print it and exit */
+	bool version;	    /* --version: print it and exit */
 	const char *socket; /* serve: Unix socket path */
 	uint32_t port;	    /* serve: TCP port on 127.0.0.1; 0: none */
 	bool read_only;
 	bool allow_discards;
 	bool foreground;
+	bool systemd; /* serve: run as the systemd unit; qemu-args, libvirt-xml: print it */
 	const char *new_key_file; /* add-key, change-key: the new passphrase */
 	uint64_t new_keyfile_offset;
 	uint64_t new_keyfile_size; /* 0: the whole new key file */

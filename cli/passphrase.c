@@ -2,9 +2,13 @@
 /* Passphrases, key files, volume key files and confirmations, all into secret memory. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -321,6 +325,83 @@ static int tty_passphrase(const struct key_source *ks, struct sbuf *b)
 	return r;
 }
 
+/* systemd-ask-password, or a stand-in for tests. */
+static const char *ask_password_program(void)
+{
+	const char *p = getenv("VMCRYPT_ASK_PASSWORD");
+
+	return p && *p ? p : "systemd-ask-password";
+}
+
+/*
+ * Runs systemd-ask-password (which asks on the terminal, else through a password
+ * agent) and reads the line it prints from a pipe: the passphrase is never on a
+ * command line or in the environment, and only read(2) copies it into b.
+ */
+static int ask_password(const char *image, struct sbuf *b)
+{
+	char id[PATH_MAX + 16], prompt[PATH_MAX + 32];
+	const char *prog = ask_password_program();
+	int out[2] = {-1, -1}, st = 0, r;
+	pid_t pid;
+
+	snprintf(id, sizeof(id), "--id=vmcrypt:%s", image);
+	snprintf(prompt, sizeof(prompt), "Passphrase for %s:", image);
+	if (pipe2(out, O_CLOEXEC) < 0)
+		return fail(-errno, "pipe: %s", strerror(errno));
+	pid = fork();
+	if (pid < 0) {
+		r = fail(-errno, "fork: %s", strerror(errno));
+		close(out[0]);
+		close(out[1]);
+		return r;
+	}
+	if (pid == 0) {
+		/* Only async-signal-safe calls until exec. */
+		if (dup2(out[1], STDOUT_FILENO) < 0)
+			_exit(127);
+		signal(SIGPIPE, SIG_DFL);
+		execlp(prog, prog, id, "--icon=drive-harddisk", "--timeout=0", prompt,
+		       (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	r = read_line(out[0], PASS_TTY_MAX, b);
+	close(out[0]);
+	while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+		;
+	if (r == -E2BIG)
+		return fail(-EINVAL, "%s: passphrase longer than %d characters", prog,
+			    PASS_TTY_MAX);
+	if (r < 0)
+		return fail(r, "reading from %s: %s", prog, strerror(-r));
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 127)
+		return fail(-ENOENT, "cannot run %s", prog);
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		return fail(-ECANCELED, "%s gave no passphrase (cancelled or timed out)", prog);
+	return 0;
+}
+
+/*
+ * The systemd unit's passphrase: the credential when the service was given one
+ * (LoadCredential=, LoadCredentialEncrypted=), else systemd-ask-password.
+ */
+static int systemd_passphrase(const struct key_source *ks, struct sbuf *b)
+{
+	const char *dir = getenv("CREDENTIALS_DIRECTORY");
+	char path[PATH_MAX];
+	int n;
+
+	if (dir && *dir) {
+		n = snprintf(path, sizeof(path), "%s/" PASS_CREDENTIAL, dir);
+		if (n < 0 || (size_t)n >= sizeof(path))
+			return fail(-ENAMETOOLONG, "$CREDENTIALS_DIRECTORY is too long");
+		if (access(path, F_OK) == 0)
+			return file_read("credential", path, 0, 0, KEYFILE_MAX, b);
+	}
+	return ask_password(ks->image, b);
+}
+
 int passphrase_read(const struct key_source *ks, uint8_t **ret_pass, size_t *ret_len)
 {
 	struct sbuf b = {NULL, 0, 0};
@@ -337,6 +418,8 @@ int passphrase_read(const struct key_source *ks, uint8_t **ret_pass, size_t *ret
 	if (ks->key_file)
 		r = file_read("key file", ks->key_file, ks->keyfile_offset, ks->keyfile_size,
 			      KEYFILE_MAX, &b);
+	else if (ks->systemd)
+		r = systemd_passphrase(ks, &b);
 	else if (ks->stdin_busy || interactive())
 		r = tty_passphrase(ks, &b);
 	else if ((r = read_line(STDIN_FILENO, KEYFILE_MAX, &b)) == -E2BIG)

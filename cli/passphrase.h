@@ -19,12 +19,19 @@ struct key_source {
 	bool verify;		 /* a new passphrase: ask twice on a terminal */
 	bool stdin_busy;	 /* stdin carries data: never read the passphrase from it */
 	bool public_key;	 /* the passphrase is VMC_PUBLIC_PASSPHRASE: read nothing */
+	bool systemd;		 /* no key_file: the credential, else systemd-ask-password */
 };
+
+/* The systemd credential that holds a passphrase: $CREDENTIALS_DIRECTORY/NAME. */
+#define PASS_CREDENTIAL "vmcrypt.passphrase"
 
 /*
  * Reads a passphrase or key file into a new vmc_secret_alloc() buffer (free with
  * vmc_secret_free; *ret_len may be 0 for an empty typed passphrase). Prints one
- * error line on failure; -ECANCELED on Ctrl-C at the prompt.
+ * error line on failure; -ECANCELED on Ctrl-C at the prompt. With ks->systemd and
+ * no key file: the credential PASS_CREDENTIAL (a key file, as is) when the service
+ * has one, else one line from systemd-ask-password ($VMCRYPT_ASK_PASSWORD
+ * overrides the program), read from a pipe; never a terminal or stdin.
  */
 int passphrase_read(const struct key_source *ks, uint8_t **ret_pass, size_t *ret_len);
 

@@ -116,22 +116,87 @@ static int private_dir(const char *dir, bool create)
 	return 0;
 }
 
-int serve_socket_default(const char *image, bool create, char *buf, size_t len)
+/* $XDG_RUNTIME_DIR/vmcrypt/NAME.sock, else (no runtime directory) fallback/NAME.sock. */
+static int socket_in_runtime_dir(const char *fallback, const char *name, bool create, char *buf,
+				 size_t len)
 {
 	const char *runtime = getenv("XDG_RUNTIME_DIR");
-	const char *name = strrchr(image, '/');
 	char dir[PATH_MAX];
 	int n;
 
-	name = name ? name + 1 : image;
 	if (runtime && runtime[0] == '/')
 		n = snprintf(dir, sizeof(dir), "%s/vmcrypt", runtime);
 	else
-		n = snprintf(dir, sizeof(dir), "/tmp/vmcrypt-%u", (unsigned)geteuid());
+		n = snprintf(dir, sizeof(dir), "%s", fallback);
 	if (n < 0 || (size_t)n >= sizeof(dir))
 		return -ENAMETOOLONG;
 	n = snprintf(buf, len, "%s/%s.sock", dir, name);
 	if (n < 0 || (size_t)n >= len || (size_t)n >= SUN_PATH_MAX)
 		return -ENAMETOOLONG;
 	return private_dir(dir, create);
+}
+
+int serve_socket_default(const char *image, bool create, char *buf, size_t len)
+{
+	const char *name = strrchr(image, '/');
+	char tmp[64];
+
+	name = name ? name + 1 : image;
+	snprintf(tmp, sizeof(tmp), "/tmp/vmcrypt-%u", (unsigned)geteuid());
+	return socket_in_runtime_dir(tmp, name, create, buf, len);
+}
+
+int systemd_escape_path(const char *path, char *buf, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *p = path, *start;
+	size_t o = 0;
+
+	/* Absolute, normalised paths only (realpath's): no "//", "/./", "/../" or trailing '/'. */
+	if (path[0] != '/' || strstr(path, "//") || strstr(path, "/./") || strstr(path, "/../"))
+		return -EINVAL;
+	while (*p == '/')
+		p++;
+	if (!*p) {
+		if (len < 2)
+			return -ENAMETOOLONG;
+		snprintf(buf, len, "-");
+		return 0;
+	}
+	/* As systemd: '/' becomes '-'; bytes outside [A-Za-z0-9:_.] and a leading '.' \xNN. */
+	for (start = p; *p; p++) {
+		unsigned char c = (unsigned char)*p;
+		bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+			     (c >= '0' && c <= '9') || c == ':' || c == '_' ||
+			     (c == '.' && p != start);
+
+		if (c == '/' && p[1] == '\0')
+			return -EINVAL;
+		if (o + 5 > len)
+			return -ENAMETOOLONG;
+		if (c == '/') {
+			buf[o++] = '-';
+		} else if (plain) {
+			buf[o++] = (char)c;
+		} else {
+			buf[o++] = '\\';
+			buf[o++] = 'x';
+			buf[o++] = hex[c >> 4];
+			buf[o++] = hex[c & 15];
+		}
+	}
+	buf[o] = '\0';
+	return 0;
+}
+
+int serve_socket_systemd(const char *image, bool create, char *buf, size_t len)
+{
+	char name[PATH_MAX * 4 + 1], run[64];
+	int r = systemd_escape_path(image, name, sizeof(name));
+
+	if (r < 0)
+		return r;
+	/* %t of a user manager: $XDG_RUNTIME_DIR, which systemd sets to /run/user/UID. */
+	snprintf(run, sizeof(run), "/run/user/%u/vmcrypt", (unsigned)geteuid());
+	return socket_in_runtime_dir(run, name, create, buf, len);
 }

@@ -28,6 +28,22 @@ struct nbd_endpoint {
  */
 int serve_socket_default(const char *image, bool create, char *buf, size_t len);
 
+/*
+ * The Unix socket of the systemd user units for IMAGE (absolute, normalised), the
+ * one vmcrypt-serve@.socket listens on: $XDG_RUNTIME_DIR/vmcrypt/ESCAPED.sock
+ * (systemd's %t/vmcrypt/%i.sock; /run/user/UID without XDG_RUNTIME_DIR), ESCAPED
+ * being `systemd-escape --path IMAGE`. create and the return values as above;
+ * -EINVAL for a path that is not absolute and normalised.
+ */
+int serve_socket_systemd(const char *image, bool create, char *buf, size_t len);
+
+/*
+ * Writes `systemd-escape --path PATH` of an absolute, normalised PATH (as realpath
+ * returns) to buf: the instance name of vmcrypt-serve@.socket. Returns 0, -EINVAL
+ * (not absolute or normalised) or -ENAMETOOLONG (buf too small).
+ */
+int systemd_escape_path(const char *path, char *buf, size_t len);
+
 /* Prints the QEMU -blockdev and -drive arguments that attach the export. */
 void nbd_print_qemu(FILE *f, const struct nbd_endpoint *ep);
 /* Prints a libvirt <disk type='network'> element for the export. */

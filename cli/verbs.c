@@ -148,6 +148,7 @@ static const struct verb_opt test_key_opts[] = {
 
 static const struct verb_opt serve_opts[] = {
     {OPT_SOCKET, "listen on the Unix socket PATH (default: a private one)"},
+    {OPT_SYSTEMD, "as vmcrypt-serve@.service: its socket; credential or ask-password"},
     {OPT_PORT, NULL},
     {OPT_READ_ONLY, "serve the image read-only"},
     {OPT_ALLOW_DISCARDS, NULL},
@@ -180,6 +181,7 @@ static const struct verb_opt mount_opts[] = {
 
 static const struct verb_opt vm_config_opts[] = {
     {OPT_KEY_FILE, "the passphrase file QEMU/libvirt will read (else a placeholder)"},
+    {OPT_SYSTEMD, "the systemd user units' set-up and socket (LUKS1 too)"},
     {OPT_HEADER, "detached header (then the serve route)"},
     {OPT_READ_ONLY, "attach the disk read-only"},
     {OPT_DEBUG, NULL},
@@ -577,7 +579,10 @@ static const struct verb verbs[] = {
 	    "arguments and a libvirt <disk> element. Ctrl-C or SIGTERM stops it after the image "
 	    "is flushed. Discards are refused unless --allow-discards; they then free the space of "
 	    "whole sectors, as dm-crypt's allow_discards does (which shows which blocks are "
-	    "unused).",
+	    "unused). Started by systemd (socket activation, LISTEN_FDS) it serves on the "
+	    "socket it was given; --systemd is how vmcrypt-serve@.service runs it: the "
+	    "passphrase is the credential vmcrypt.passphrase, else asked by "
+	    "systemd-ask-password.",
 	.min_args = 1,
 	.max_args = 1,
 	.args = image_arg,
@@ -605,8 +610,9 @@ static const struct verb verbs[] = {
 	.summary = "print the QEMU arguments that open IMAGE",
 	.description =
 	    "For a LUKS1 image, QEMU's own luks driver with the passphrase in a file (--key-file); "
-	    "for LUKS2 (or a detached header), the vmcrypt serve command and the NBD arguments. "
-	    "Reads only the header.",
+	    "for LUKS2 (or a detached header), the vmcrypt serve command and the NBD arguments "
+	    "(--systemd: the vmcrypt-serve@ user units' set-up and socket). Reads only the "
+	    "header.",
 	.min_args = 1,
 	.max_args = 1,
 	.args = image_arg,
@@ -620,7 +626,9 @@ static const struct verb verbs[] = {
 	.description =
 	    "For a LUKS1 image, a <disk> with <encryption format='luks'> and the virsh commands "
 	    "that define its passphrase secret; for LUKS2 (or a detached header), the vmcrypt "
-	    "serve command and a <disk type='network'> element. Reads only the header.",
+	    "serve command and a <disk type='network'> element. With --systemd, the commands "
+	    "that set up the vmcrypt-serve@ user units instead, and their socket. Reads only "
+	    "the header.",
 	.min_args = 1,
 	.max_args = 1,
 	.args = image_arg,

@@ -4,7 +4,8 @@
 #   package.sh install   meson install --destdir of the build: the binary, libvmcrypt.so with
 #                        its versioned SONAME, the header, a vmcrypt.pc a program compiles
 #                        and links with, the man page, the bash completion (loaded and
-#                        driven), the nbdkit plugin in nbdkit's plugindir; nothing else.
+#                        driven), the nbdkit plugin in nbdkit's plugindir, the systemd
+#                        user units (their ExecStart the installed vmcrypt); nothing else.
 #   package.sh deb       dpkg-buildpackage -us -uc -b of a copy of the source tree: the four
 #                        .debs and their contents (dpkg-deb -c, never installed), lintian
 #                        without an E: line. VMCRYPT_TEST_DEB=0 skips it.
@@ -49,7 +50,7 @@ expect_completion()
 case_install()
 {
 	local dest=$PWD/dest opts prefix version libdir_rel bindir includedir mandir datadir
-	local pc_dir want got compdir plugindir=""
+	local pc_dir want got compdir unitdir plugindir=""
 	"$MESON" install -C "$BUILD_ROOT" --destdir "$dest" --quiet >install.log 2>&1 ||
 		fail "meson install: $(tail -20 install.log)"
 
@@ -88,6 +89,12 @@ print(o["prefix"], o["bindir"], o["libdir"], o["includedir"], o["mandir"], o["da
 	fi
 	want+=("$compdir/vmcrypt")
 	COMPLETION=$dest$compdir/vmcrypt
+	if pkg-config --exists systemd; then
+		unitdir=$(pkg-config --define-variable=prefix="$prefix" --variable=systemduserunitdir systemd)
+	else
+		unitdir=$prefix/lib/systemd/user
+	fi
+	want+=("$unitdir/vmcrypt-serve@.service" "$unitdir/vmcrypt-serve@.socket")
 	if pkg-config --exists nbdkit && [ -e "$BUILD_ROOT/nbdkit/nbdkit-vmcrypt-plugin.so" ]; then
 		plugindir=$(pkg-config --variable=plugindir nbdkit)
 		want+=("$plugindir/nbdkit-vmcrypt-plugin.so")
@@ -159,6 +166,12 @@ PROG
 	contains ldd.txt "libvmcrypt.so.0 => $LIBDIR/libvmcrypt.so.0" "the test program's library"
 	echo "ok: a program built with pkg-config runs against the installed library"
 
+	# The systemd user units run the installed vmcrypt.
+	contains "$dest$unitdir/vmcrypt-serve@.service" "ExecStart=$(abs "$bindir")/vmcrypt serve --systemd %f" \
+		"the service unit"
+	contains "$dest$unitdir/vmcrypt-serve@.socket" "ListenStream=%t/vmcrypt/%i.sock" "the socket unit"
+	echo "ok: systemd user units in $unitdir"
+
 	# The man page.
 	if command -v scdoc >/dev/null; then
 		contains "$dest$(abs "$mandir")/man1/vmcrypt.1" '.TH "vmcrypt" "1"' "man page"
@@ -226,7 +239,8 @@ case_deb()
 	echo "ok: dpkg-buildpackage -us -uc -b built:" ./*.deb
 
 	deb_expect "vmcrypt_${version}_$arch.deb" /usr/bin/vmcrypt /usr/share/man/man1/vmcrypt.1.gz \
-		/usr/share/bash-completion/completions/vmcrypt /usr/share/doc/vmcrypt/copyright
+		/usr/share/bash-completion/completions/vmcrypt /usr/share/doc/vmcrypt/copyright \
+		/usr/lib/systemd/user/vmcrypt-serve@.service /usr/lib/systemd/user/vmcrypt-serve@.socket
 	deb_expect "libvmcrypt0_${version}_$arch.deb" "/usr/lib/$ma/libvmcrypt.so.0" \
 		"/usr/lib/$ma/libvmcrypt.so.${version%-*}"
 	deb_expect "libvmcrypt-dev_${version}_$arch.deb" /usr/include/vmcrypt.h \
