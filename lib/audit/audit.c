@@ -408,6 +408,8 @@ int audit_run_checks_images(const char *root, const char *const *domain_xml,
 	c->domain_xml = domain_xml;
 	c->images = images;
 	c->facts.libvirt_dump_core = -1;
+	snprintf(c->facts.memory_backing_dir, sizeof(c->facts.memory_backing_dir),
+		 "/var/lib/libvirt/qemu/ram");
 	c->rootfd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->rootfd < 0) {
 		int r = -errno;

@@ -9,13 +9,13 @@
 #include "audit/audit_internal.h"
 #include "format/qcow2_snap.h"
 
-#define SNAPS_MAX  64	       /* snapshots named per image */
+#define SNAPS_MAX  64	      /* snapshots named per image */
 #define TABLE_READ (1u << 20) /* bytes of snapshot table read per image */
 
-#define FIX_SNAPSHOTS                                                                            \
-	"with the VM shut down, qemu-img snapshot -d NAME IMAGE for each (or virsh "            \
-	"snapshot-delete); the freed clusters keep the RAM until overwritten, so then copy the " \
-	"image (qemu-img convert -O qcow2 IMAGE NEW) and shred the old file"
+#define FIX_SNAPSHOTS                                                                        \
+	"with the VM shut down, delete them: qemu-img snapshot -d NAME IMAGE (or virsh "     \
+	"snapshot-delete); QEMU punches the freed clusters out of the file (where the file " \
+	"system cannot, copy the image with qemu-img convert and shred the old one)"
 
 void audit_image_snapshots(struct audit_ctx *c, struct audit_ctx *rc, const char *check,
 			   const char *subject, const char *path)
@@ -59,7 +59,8 @@ void audit_image_snapshots(struct audit_ctx *c, struct audit_ctx *rc, const char
 	n = r < 0 ? r : qcow2_parse_snapshots(&h, table, (size_t)r, snaps, SNAPS_MAX);
 	if (n < 0) {
 		audit_add(c, check, VMC_AUDIT_WARN, subject, "check the image with qemu-img check",
-			  "%" PRIu32 " internal snapshot(s), but the snapshot table cannot be read: "
+			  "%" PRIu32
+			  " internal snapshot(s), but the snapshot table cannot be read: "
 			  "cannot tell whether they keep VM state",
 			  h.nb_snapshots);
 		goto out;

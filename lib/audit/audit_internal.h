@@ -34,8 +34,8 @@ struct audit_facts {
 	bool disk_swap;	 /* active swap on a disk or file */
 	bool plain_swap; /* ... at least one without encryption */
 	bool ksm_running;
-	bool init_on_free;     /* freed pages are wiped */
-	int libvirt_dump_core; /* qemu.conf dump_guest_core: 0, 1, -1 not set */
+	bool init_on_free;			 /* freed pages are wiped */
+	int libvirt_dump_core;			 /* qemu.conf dump_guest_core: 0, 1, -1 not set */
 	char memory_backing_dir[AUDIT_PATH_MAX]; /* qemu.conf, or libvirt's default */
 	char auto_dump_path[AUDIT_PATH_MAX];
 };
