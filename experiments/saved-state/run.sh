@@ -326,3 +326,9 @@ done
 	echo "QEMU: $(qemu-system-x86_64 --version | head -n 1); guest RAM ${GUEST_MEM} MiB; $WORK on $(df -T "$WORK" | awk 'NR == 2 { print $2 }')"
 } | tee results.md
 say "details in $WORK (*.scan: vmcrypt scan --json output per file)"
+# The reduced form is a test: what the full run found must still hold.
+if $reduced; then
+	[[ ${verdict[savevm,dmcrypt]} == '**key**'* ]] || die "savevm/dmcrypt: expected the key"
+	[[ ${verdict[core-off,luks]} == '**key**'* ]] || die "core-off/luks: expected the key"
+	[[ ${verdict[migrate,serve]} == 'no key'* ]] || die "migrate/serve: expected no key"
+fi
