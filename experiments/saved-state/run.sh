@@ -168,16 +168,16 @@ boot() {
 	dmcrypt)
 		append="ssmode=dmcrypt sskeylen=$KEYLEN"
 		disk=(-drive "file=$WORK/dmcrypt.img,format=raw,if=none,id=d0,readonly=on"
-			-device virtio-blk-pci,drive=d0,serial=data
+			-device "virtio-blk-pci,drive=d0,serial=data"
 			-drive "file=$WORK/keydisk,format=raw,if=none,id=k,readonly=on"
-			-device virtio-blk-pci,drive=k,serial=key) ;;
+			-device "virtio-blk-pci,drive=k,serial=key") ;;
 	luks)
 		disk=(-object "secret,id=sec0,file=$WORK/pass"
 			-drive "file=$WORK/luks.img,format=luks,key-secret=sec0,if=none,id=d0,readonly=on"
-			-device virtio-blk-pci,drive=d0,serial=data) ;;
+			-device "virtio-blk-pci,drive=d0,serial=data") ;;
 	serve)
 		disk=(-drive "file=nbd:unix:$WORK/serve.sock,format=raw,if=none,id=d0,readonly=on"
-			-device virtio-blk-pci,drive=d0,serial=data) ;;
+			-device "virtio-blk-pci,drive=d0,serial=data") ;;
 	esac
 	qemu-img create -q -f qcow2 "$name.qcow2" 1G
 	say "$name: booting (TCG, dump-guest-core=$core, file-backed RAM: $share)"
