@@ -24,8 +24,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (qcow2_parse_header(data, size, &h) < 0 || h.snapshots_offset >= size)
 		return 0;
-	n = qcow2_parse_snapshots(&h, data + h.snapshots_offset, size - h.snapshots_offset,
-				  snaps, 16);
+	n = qcow2_parse_snapshots(&h, data + h.snapshots_offset, size - h.snapshots_offset, snaps,
+				  16);
 	if (n <= 0)
 		return 0;
 	path = fuzz_memfile(0, data, size);
