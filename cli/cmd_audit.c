@@ -12,6 +12,7 @@ int cmd_audit(const struct cli_opts *o, char **args, int nargs)
 	    .root = o->root,
 	    .domain_xml = o->domain_xml_count ? o->domain_xml : NULL,
 	    .json = o->json,
+	    .images = o->image_count ? o->images : NULL,
 	};
 	char *report = NULL;
 	int worst = VMC_AUDIT_SKIP, r;

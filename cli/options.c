@@ -268,6 +268,11 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 			o->domain_xml[o->domain_xml_count++] = arg;
 		break;
 	case OPT_IMAGE:
+		/* scan takes one (the last given); audit checks each. */
+		if (o->image_count == CLI_DOMAIN_XML_MAX)
+			r = usage_error("--image: at most %d files", CLI_DOMAIN_XML_MAX);
+		else
+			o->images[o->image_count++] = arg;
 		o->image = arg;
 		break;
 	case OPT_MAX_BIT_ERRORS:

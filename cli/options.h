@@ -141,7 +141,9 @@ struct cli_opts {
 	const char *root;	   /* audit: read /proc, /sys, /etc, /var below DIR */
 	const char *domain_xml[CLI_DOMAIN_XML_MAX + 1]; /* audit: NULL-terminated */
 	size_t domain_xml_count;
-	const char *image;	 /* scan: the image whose volume key to look for */
+	const char *image; /* scan: the image whose volume key to look for */
+	const char *images[CLI_DOMAIN_XML_MAX + 1]; /* audit: --image files, NULL-terminated */
+	size_t image_count;
 	uint32_t max_bit_errors; /* scan: flipped bits tolerated per AES schedule */
 
 	/* rekey, encrypt/decrypt --in-place, and every verb that opens an image (partition) */

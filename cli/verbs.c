@@ -375,6 +375,8 @@ static const struct verb_opt audit_opts[] = {
     {OPT_JSON, "print JSON instead of text"},
     {OPT_ROOT, NULL},
     {OPT_DOMAIN_XML, NULL},
+    {OPT_IMAGE, "also check this disk image: its encryption, and qcow2 snapshots that keep VM "
+		"state (repeatable)"},
     {OPT_DEBUG, NULL},
     {OPT_END, NULL},
 };
@@ -641,8 +643,10 @@ static const struct verb verbs[] = {
 	.summary = "check this host (or a copy) for ways VM keys leak to disk",
 	.description =
 	    "Checks swap, hibernation, core and crash dumps, freed-memory wiping, KSM, libvirt "
-	    "settings, save and snapshot files and domains, running QEMU processes, VirtualBox "
-	    "saved states and Xen ballooning. Each check prints PASS, WARN, FAIL or SKIP with a "
+	    "settings, save and snapshot files and domains (file-backed guest RAM, qcow2 "
+	    "snapshots with VM state, virtiofs), running QEMU processes (memory backends, "
+	    "-incoming, migration settings), VirtualBox saved states, Xen ballooning, and the "
+	    "images given with --image. Each check prints PASS, WARN, FAIL or SKIP with a "
 	    "line saying why and, for WARN and FAIL, how to fix it. Exit status 10 when a check "
 	    "FAILs. Run it as root to see every process and file.",
 	.min_args = 0,

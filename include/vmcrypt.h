@@ -436,6 +436,9 @@ struct vmc_audit_params {
 					  (virsh dumpxml output) checked besides the
 					  default libvirt folders; may be NULL */
 	bool json;		       /* report as JSON instead of text */
+	const char *const *images;     /* NULL-terminated list of disk images on this machine
+					  whose encryption and qcow2 internal snapshots (VM
+					  state) are checked too; may be NULL */
 };
 
 /*

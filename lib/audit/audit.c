@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -38,6 +40,7 @@ static void (*const checks[])(struct audit_ctx *c) = {
     audit_check_qemu,
     audit_check_virtualbox,
     audit_check_xen,
+    audit_check_images,
 };
 
 const char *audit_status_name(enum vmc_audit_status s)
@@ -273,6 +276,112 @@ int audit_read_value(struct audit_ctx *c, const char *path, char *val, size_t le
 	return 0;
 }
 
+int audit_file_size(struct audit_ctx *c, const char *path, uint64_t *ret_size)
+{
+	struct stat st;
+	int fd, r = 0;
+
+	fd = open_below(c, path, O_RDONLY | O_NONBLOCK | O_NOCTTY);
+	if (fd < 0)
+		return fd;
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+		r = -EINVAL;
+	else
+		*ret_size = (uint64_t)st.st_size;
+	close(fd);
+	return r;
+}
+
+void audit_human_size(uint64_t bytes, char *buf, size_t len)
+{
+	static const char *const units[] = {"bytes", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	unsigned u = 0;
+
+	while (v >= 1024 && u + 1 < ARRAY_SIZE(units)) {
+		v /= 1024;
+		u++;
+	}
+	if (u == 0)
+		snprintf(buf, len, "%llu bytes", (unsigned long long)bytes);
+	else
+		snprintf(buf, len, "%.1f %s", v, units[u]);
+}
+
+bool audit_mount_of(struct audit_ctx *c, const char *path, char *dev, size_t dlen, char *fstype,
+		    size_t flen)
+{
+	char src[AUDIT_PATH_MAX], mnt[AUDIT_PATH_MAX], type[64];
+	char *line, *save = NULL;
+	uint8_t *buf = NULL;
+	size_t len = 0, best = 0, ml;
+	bool found = false;
+
+	if (audit_read(c, "/proc/mounts", AUDIT_FILE_MAX, &buf, &len) < 0)
+		return false;
+	for (line = strtok_r((char *)buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		if (sscanf(line, "%1023s %1023s %63s", src, mnt, type) != 3)
+			continue;
+		ml = strlen(mnt);
+		if (strncmp(path, mnt, ml) != 0 ||
+		    !(ml == 1 || path[ml] == '/' || path[ml] == '\0') || ml < best)
+			continue;
+		best = ml;
+		if (dev)
+			snprintf(dev, dlen, "%s", src);
+		if (fstype)
+			snprintf(fstype, flen, "%s", type);
+		found = true;
+	}
+	free(buf);
+	return found;
+}
+
+static enum audit_fs_kind fs_kind_of_name(const char *type)
+{
+	if (strcmp(type, "tmpfs") == 0 || strcmp(type, "hugetlbfs") == 0 ||
+	    strcmp(type, "ramfs") == 0)
+		return AUDIT_FS_RAM;
+	return AUDIT_FS_DISK;
+}
+
+enum audit_fs_kind audit_fs_of(struct audit_ctx *c, const char *path, char *fstype, size_t flen)
+{
+	char p[AUDIT_PATH_MAX], *slash;
+	struct statfs sf;
+
+	snprintf(fstype, flen, "?");
+	if (path[0] != '/')
+		return AUDIT_FS_UNKNOWN;
+	/*
+	 * On this host the kernel says: statfs() the path, or the nearest parent
+	 * that exists (QEMU creates the file later, or unlinks it at once).
+	 */
+	if (c->host) {
+		snprintf(p, sizeof(p), "%s", path);
+		for (;;) {
+			if (statfs(p, &sf) == 0) {
+				audit_mount_of(c, p, NULL, 0, fstype, flen);
+				if ((unsigned long)sf.f_type == TMPFS_MAGIC ||
+				    (unsigned long)sf.f_type == HUGETLBFS_MAGIC ||
+				    (unsigned long)sf.f_type == RAMFS_MAGIC)
+					return AUDIT_FS_RAM;
+				if (strcmp(fstype, "?") == 0)
+					snprintf(fstype, flen, "0x%lx", (unsigned long)sf.f_type);
+				return AUDIT_FS_DISK;
+			}
+			slash = strrchr(p, '/');
+			if (!slash || slash == p)
+				break;
+			*slash = '\0';
+		}
+	}
+	/* A copied tree: its mount table. */
+	if (!audit_mount_of(c, path, NULL, 0, fstype, flen))
+		return AUDIT_FS_UNKNOWN;
+	return fs_kind_of_name(fstype);
+}
+
 void audit_ctx_clear(struct audit_ctx *c)
 {
 	free(c->res);
@@ -284,6 +393,12 @@ void audit_ctx_clear(struct audit_ctx *c)
 
 int audit_run_checks(const char *root, const char *const *domain_xml, struct audit_ctx *c)
 {
+	return audit_run_checks_images(root, domain_xml, NULL, c);
+}
+
+int audit_run_checks_images(const char *root, const char *const *domain_xml,
+			    const char *const *images, struct audit_ctx *c)
+{
 	size_t i;
 
 	memset(c, 0, sizeof(*c));
@@ -291,7 +406,10 @@ int audit_run_checks(const char *root, const char *const *domain_xml, struct aud
 	c->root = root && *root ? root : "/";
 	c->host = strcmp(c->root, "/") == 0;
 	c->domain_xml = domain_xml;
+	c->images = images;
 	c->facts.libvirt_dump_core = -1;
+	snprintf(c->facts.memory_backing_dir, sizeof(c->facts.memory_backing_dir),
+		 "/var/lib/libvirt/qemu/ram");
 	c->rootfd = open(c->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (c->rootfd < 0) {
 		int r = -errno;
@@ -305,6 +423,14 @@ int audit_run_checks(const char *root, const char *const *domain_xml, struct aud
 			int r = -errno;
 
 			log_err("%s: %s", domain_xml[i], strerror(errno));
+			return r;
+		}
+	}
+	for (i = 0; images && images[i]; i++) {
+		if (access(images[i], R_OK) < 0) {
+			int r = -errno;
+
+			log_err("%s: %s", images[i], strerror(errno));
 			return r;
 		}
 	}
@@ -370,7 +496,7 @@ VMC_API int vmc_audit_run(const struct vmc_audit_params *p, char **ret_report, i
 
 	if (!p || !ret_report || !ret_worst)
 		return -EINVAL;
-	r = audit_run_checks(p->root, p->domain_xml, &c);
+	r = audit_run_checks_images(p->root, p->domain_xml, p->images, &c);
 	if (r < 0)
 		goto out;
 	for (i = 0; i < c.n; i++) {

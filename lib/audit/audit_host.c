@@ -161,26 +161,7 @@ static enum swap_kind classify_device(struct audit_ctx *c, const char *dev)
 /* The device holding the file system of path, from /proc/mounts (longest mount point). */
 static bool mount_source(struct audit_ctx *c, const char *path, char *dev, size_t dlen)
 {
-	uint8_t *buf = NULL;
-	size_t len = 0, best = 0, ml;
-	char *line, *save = NULL, src[AUDIT_PATH_MAX], mnt[AUDIT_PATH_MAX];
-	bool found = false;
-
-	if (audit_read(c, "/proc/mounts", AUDIT_FILE_MAX, &buf, &len) < 0)
-		return false;
-	for (line = strtok_r((char *)buf, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		if (sscanf(line, "%1023s %1023s", src, mnt) != 2)
-			continue;
-		ml = strlen(mnt);
-		if (strncmp(path, mnt, ml) != 0 ||
-		    !(ml == 1 || path[ml] == '/' || path[ml] == '\0') || ml < best)
-			continue;
-		best = ml;
-		snprintf(dev, dlen, "%s", src);
-		found = true;
-	}
-	free(buf);
-	return found;
+	return audit_mount_of(c, path, dev, dlen, NULL, 0);
 }
 
 #define FIX_SWAP                                                                                \
@@ -516,6 +497,13 @@ void audit_check_core_pattern(struct audit_ctx *c)
 			    storage,
 			    strcmp(storage, "journal") == 0 ? "the journal"
 							    : "/var/lib/systemd/coredump");
+		return;
+	}
+	/* Handlers that read nothing and exit: the kernel stores no core. */
+	if (strcmp(base, "false") == 0 || strcmp(base, "true") == 0) {
+		audit_add(c, "core-pattern", VMC_AUDIT_PASS, prog, NULL,
+			  "crashes are piped to %s, which discards them: no core file is written",
+			  prog);
 		return;
 	}
 	if (strcmp(base, "apport") == 0) {

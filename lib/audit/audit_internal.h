@@ -34,8 +34,9 @@ struct audit_facts {
 	bool disk_swap;	 /* active swap on a disk or file */
 	bool plain_swap; /* ... at least one without encryption */
 	bool ksm_running;
-	bool init_on_free;     /* freed pages are wiped */
-	int libvirt_dump_core; /* qemu.conf dump_guest_core: 0, 1, -1 not set */
+	bool init_on_free;			 /* freed pages are wiped */
+	int libvirt_dump_core;			 /* qemu.conf dump_guest_core: 0, 1, -1 not set */
+	char memory_backing_dir[AUDIT_PATH_MAX]; /* qemu.conf, or libvirt's default */
 	char auto_dump_path[AUDIT_PATH_MAX];
 };
 
@@ -44,6 +45,7 @@ struct audit_ctx {
 	int rootfd;	  /* directory fd of root */
 	bool host;	  /* root is "/": this machine */
 	const char *const *domain_xml;
+	const char *const *images; /* --image files (on this machine) */
 	struct audit_result *res;
 	size_t n, cap;
 	bool oom;
@@ -137,8 +139,23 @@ struct audit_disk {
 	char encryption[16];	     /* its format */
 };
 
+/* A guest memory device backed by a file (<memory model='nvdimm|virtio-pmem'>). */
+struct audit_memdev {
+	char model[16];
+	char path[AUDIT_PATH_MAX];
+	bool shared; /* access='shared' */
+};
+
+#define AUDIT_MEMDEVS_MAX 8
+
 struct audit_domain {
 	char name[AUDIT_VALUE_MAX];
+	char mem_source[16]; /* <memoryBacking><source type=...>: file, anonymous, memfd, or "" */
+	bool hugepages;	     /* <memoryBacking><hugepages/> */
+	bool mem_shared;     /* <access mode='shared'/>, or a NUMA cell with memAccess='shared' */
+	bool virtiofs;	     /* a <filesystem> with <driver type='virtiofs'/> */
+	struct audit_memdev memdevs[AUDIT_MEMDEVS_MAX];
+	size_t nmemdevs;
 	bool has_balloon;
 	char balloon_model[32]; /* "" when the element is absent (libvirt adds virtio) */
 	bool locked, nosharepages;
@@ -172,8 +189,25 @@ struct audit_qemu_disk {
 	bool network;	/* nbd:, nbd driver, or another network protocol */
 };
 
+/* A QEMU memory backend (-object memory-backend-*), or the legacy -mem-path. */
+struct audit_qemu_mem {
+	char id[64];
+	char kind[16];		   /* "file", "memfd", "ram", "epc" ... (after memory-backend-) */
+	char path[AUDIT_PATH_MAX]; /* mem-path of a file backend or -mem-path */
+	bool share;		   /* share=on: a shared mapping, written back to the file */
+};
+
+#define AUDIT_QEMU_MEMS_MAX 8
+
 struct audit_qemu {
 	bool is_qemu;
+	struct audit_qemu_mem mems[AUDIT_QEMU_MEMS_MAX];
+	size_t nmems;
+	char incoming[AUDIT_PATH_MAX]; /* -incoming URI, or "" */
+	bool background_snapshot;      /* -global migration.x-background-snapshot=on */
+	bool postcopy;		       /* -global migration.x-postcopy-ram=on */
+	bool virtiofs;		       /* a vhost-user-fs device */
+	bool virtiofs_dax;	       /* ... with a DAX window (cache-size=) */
 	char name[AUDIT_VALUE_MAX];
 	bool dump_guest_core_off;
 	bool mem_lock;
@@ -204,6 +238,36 @@ enum audit_image_kind audit_classify_head(const uint8_t *buf, size_t len);
  * first len bytes of the disk (GPT entries beyond them are not looked at).
  */
 size_t audit_parse_partitions(const uint8_t *buf, size_t len, uint64_t *starts, size_t max);
+/*
+ * Checks the internal snapshots of the qcow2 image at path (read through c: below
+ * its root, or this machine's file for a context made with audit_ctx_here()):
+ * a result of check for subject, FAIL when a snapshot keeps VM state (guest
+ * RAM). Adds nothing when path is not a qcow2 image.
+ */
+void audit_image_snapshots(struct audit_ctx *c, struct audit_ctx *rc, const char *check,
+			   const char *subject, const char *path);
+
+/* Where a file's bytes live, from the file system holding path. */
+enum audit_fs_kind {
+	AUDIT_FS_UNKNOWN,
+	AUDIT_FS_RAM,  /* tmpfs, hugetlbfs, ramfs: memory, never a disk (tmpfs may swap) */
+	AUDIT_FS_DISK, /* anything else: a disk, or a network or FUSE file system */
+};
+
+/*
+ * The file system of path (or of its nearest existing parent): statfs() on
+ * this host, else the longest mount point in ROOT/proc/mounts. Its type name
+ * into fstype ("?" when unknown).
+ */
+enum audit_fs_kind audit_fs_of(struct audit_ctx *c, const char *path, char *fstype, size_t flen);
+/* The device and type of the mount holding path, from /proc/mounts (longest mount point). */
+bool audit_mount_of(struct audit_ctx *c, const char *path, char *dev, size_t dlen, char *fstype,
+		    size_t flen);
+/* Size of a regular file below the root; < 0 when it cannot be read. */
+int audit_file_size(struct audit_ctx *c, const char *path, uint64_t *ret_size);
+/* "12.3 MiB" style size into buf. */
+void audit_human_size(uint64_t bytes, char *buf, size_t len);
+
 /* One line on what an image kind means for its encryption, and its status. */
 enum vmc_audit_status audit_image_status(enum audit_image_kind k, const char **ret_why);
 
@@ -224,12 +288,16 @@ void audit_check_libvirt_files(struct audit_ctx *c);
 void audit_check_qemu(struct audit_ctx *c);
 void audit_check_virtualbox(struct audit_ctx *c);
 void audit_check_xen(struct audit_ctx *c);
+void audit_check_images(struct audit_ctx *c);
 
 /*
  * Runs every check against the tree at root (NULL: "/") into *c (results
  * owned by c, freed with audit_ctx_clear()). For tests and vmc_audit_run().
  */
 int audit_run_checks(const char *root, const char *const *domain_xml, struct audit_ctx *c);
+/* The same with --image files (NULL-terminated, may be NULL). */
+int audit_run_checks_images(const char *root, const char *const *domain_xml,
+			    const char *const *images, struct audit_ctx *c);
 void audit_ctx_clear(struct audit_ctx *c);
 /* Status names: "PASS", "WARN", "FAIL", "SKIP". */
 const char *audit_status_name(enum vmc_audit_status s);

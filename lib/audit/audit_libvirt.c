@@ -152,6 +152,8 @@ void audit_check_libvirt_host(struct audit_ctx *c)
 		audit_conf_get(buf, len, NULL, "dump_guest_core", dump, sizeof(dump));
 		audit_conf_get(buf, len, NULL, "save_image_format", fmt, sizeof(fmt));
 		audit_conf_get(buf, len, NULL, "auto_dump_path", path, sizeof(path));
+		audit_conf_get(buf, len, NULL, "memory_backing_dir", c->facts.memory_backing_dir,
+			       sizeof(c->facts.memory_backing_dir));
 		free(buf);
 	}
 	snprintf(c->facts.auto_dump_path, sizeof(c->facts.auto_dump_path), "%s", path);
@@ -180,10 +182,11 @@ void audit_check_libvirt_host(struct audit_ctx *c)
 static unsigned fail_per_file(struct audit_ctx *c, const char *check, const char *dir,
 			      const char *suffix, const char *fix, const char *why)
 {
-	char path[AUDIT_PATH_MAX];
+	char path[AUDIT_PATH_MAX], hs[32];
 	struct dirent *de;
 	unsigned found = 0, n = 0;
 	size_t l, sl = suffix ? strlen(suffix) : 0;
+	uint64_t size = 0;
 	DIR *d;
 
 	if (audit_opendir(c, dir, &d) < 0)
@@ -193,16 +196,38 @@ static unsigned fail_per_file(struct audit_ctx *c, const char *check, const char
 		if (de->d_name[0] == '.' || l < sl || (sl && strcmp(de->d_name + l - sl, suffix)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
-		audit_add(c, check, VMC_AUDIT_FAIL, path, fix, "%s", why);
+		if (audit_file_size(c, path, &size) == 0) {
+			audit_human_size(size, hs, sizeof(hs));
+			audit_add(c, check, VMC_AUDIT_FAIL, path, fix, "%s (%s)", why, hs);
+		} else {
+			audit_add(c, check, VMC_AUDIT_FAIL, path, fix, "%s", why);
+		}
 		found++;
 	}
 	closedir(d);
 	return found;
 }
 
+/* " (12.0 MiB)" or " (not found)" for an external memory snapshot file. */
+static void memfile_note(struct audit_ctx *c, const char *memfile, char *note, size_t len)
+{
+	char hs[32];
+	uint64_t size = 0;
+
+	note[0] = '\0';
+	if (!memfile[0])
+		return;
+	if (audit_file_size(c, memfile, &size) == 0) {
+		audit_human_size(size, hs, sizeof(hs));
+		snprintf(note, len, " (%s)", hs);
+	} else {
+		snprintf(note, len, " (not found)");
+	}
+}
+
 static void check_snapshots(struct audit_ctx *c)
 {
-	char dir[AUDIT_PATH_MAX], path[AUDIT_PATH_MAX], memfile[AUDIT_PATH_MAX];
+	char dir[AUDIT_PATH_MAX], path[AUDIT_PATH_MAX], memfile[AUDIT_PATH_MAX], note[64];
 	struct dirent *de, *se;
 	unsigned found = 0, n = 0, m;
 	uint8_t *buf = NULL;
@@ -231,14 +256,18 @@ static void check_snapshots(struct audit_ctx *c)
 			    audit_read(c, path, AUDIT_XML_MAX, &buf, &len) < 0)
 				continue;
 			if (audit_parse_snapshot(buf, len, memfile, sizeof(memfile)) == 1) {
+				memfile_note(c, memfile, note, sizeof(note));
 				audit_add(
 				    c, "libvirt-snapshot-memory", VMC_AUDIT_FAIL, path,
 				    "virsh snapshot-delete it (take disk-only snapshots: "
-				    "--disk-only, or <memory snapshot='no'/>)",
-				    "snapshot of domain %s with guest memory%s%s: guest RAM and "
+				    "--disk-only, or <memory snapshot='no'/>), and delete an "
+				    "external memory file it leaves",
+				    "snapshot of domain %s with guest memory%s%s%s: guest RAM and "
 				    "disk keys, unencrypted",
-				    de->d_name, memfile[0] ? " in " : " (internal, in the image)",
-				    memfile);
+				    de->d_name,
+				    memfile[0] ? " in the external file "
+					       : " (internal, in the image)",
+				    memfile, note);
 				found++;
 			}
 			free(buf);
@@ -282,6 +311,7 @@ static void check_domain_disk(struct audit_ctx *c, const struct audit_domain *do
 				  "with vmcrypt serve";
 	char subject[AUDIT_PATH_MAX];
 	enum vmc_audit_status st;
+	enum audit_image_kind kind;
 	const char *why = NULL;
 
 	snprintf(subject, sizeof(subject), "domain %s disk %s (%s)", dom->name,
@@ -306,8 +336,93 @@ static void check_domain_disk(struct audit_ctx *c, const struct audit_domain *do
 		    "storage pool volume or empty source: cannot tell whether it is encrypted");
 		return;
 	}
-	st = audit_image_status(audit_classify_image(c, d->source), &why);
+	kind = audit_classify_image(c, d->source);
+	st = audit_image_status(kind, &why);
 	audit_add(c, "domain-disk", st, subject, fix, "%s", why);
+	if (kind == AUDIT_IMAGE_QCOW2 || kind == AUDIT_IMAGE_QCOW2_CRYPT)
+		audit_image_snapshots(c, c, "domain-disk-snapshots", subject, d->source);
+}
+
+#define FIX_MEM_FILE                                                                            \
+	"use <memoryBacking><source type='memfd'/> (shared memory without a file, what "        \
+	"virtiofs and vhost-user need) or hugepages; or point memory_backing_dir in " QEMU_CONF \
+	" at a tmpfs or hugetlbfs mount"
+
+/* Where the guest's RAM lives: anonymous memory, memfd, huge pages, or a file (on which FS). */
+static void check_domain_memory(struct audit_ctx *c, const struct audit_domain *dom,
+				const char *subject)
+{
+	const char *dir = c->facts.memory_backing_dir;
+	char fstype[64];
+	enum audit_fs_kind k;
+	size_t i;
+
+	if (strcmp(dom->mem_source, "file") == 0 && !dom->hugepages) {
+		k = audit_fs_of(c, dir, fstype, sizeof(fstype));
+		if (k == AUDIT_FS_RAM)
+			audit_add(c, "domain-memory-backing", VMC_AUDIT_PASS, subject, NULL,
+				  "guest RAM is a file in %s, on %s: memory, not a disk", dir,
+				  fstype);
+		else if (k == AUDIT_FS_DISK && dom->mem_shared)
+			audit_add(c, "domain-memory-backing", VMC_AUDIT_FAIL, subject, FIX_MEM_FILE,
+				  "guest RAM is a shared mapping of a file in %s, on %s (a disk): "
+				  "the kernel writes the guest's pages, keys included, back to "
+				  "that file (experiments/saved-state)",
+				  dir, fstype);
+		else if (k == AUDIT_FS_DISK)
+			audit_add(c, "domain-memory-backing", VMC_AUDIT_WARN, subject, FIX_MEM_FILE,
+				  "guest RAM is a private mapping of a file in %s, on %s (a disk): "
+				  "guest writes stay in memory (copy on write), but a shared "
+				  "mapping (virtiofs, vhost-user) would write RAM to the file",
+				  dir, fstype);
+		else
+			audit_add(c, "domain-memory-backing", VMC_AUDIT_WARN, subject, FIX_MEM_FILE,
+				  "guest RAM is a file in %s; cannot tell which file system holds "
+				  "it (a disk would receive guest RAM)",
+				  dir);
+	} else if (dom->hugepages) {
+		audit_add(c, "domain-memory-backing", VMC_AUDIT_PASS, subject, NULL,
+			  "guest RAM is backed by huge pages (hugetlbfs): memory, never a file "
+			  "on disk, never swapped");
+	} else {
+		audit_add(c, "domain-memory-backing", VMC_AUDIT_PASS, subject, NULL,
+			  "guest RAM is %s memory%s: not a file on disk",
+			  strcmp(dom->mem_source, "memfd") == 0 ? "memfd" : "anonymous",
+			  dom->mem_shared ? " (shared)" : "");
+	}
+	for (i = 0; i < dom->nmemdevs; i++) {
+		const struct audit_memdev *m = &dom->memdevs[i];
+		char who[AUDIT_PATH_MAX + 64];
+
+		snprintf(who, sizeof(who), "%s %s %s", subject, m->model, m->path);
+		k = audit_fs_of(c, m->path, fstype, sizeof(fstype));
+		if (k == AUDIT_FS_RAM)
+			audit_add(c, "domain-memory-device", VMC_AUDIT_PASS, who, NULL,
+				  "the guest memory device is a file on %s: memory, not a disk",
+				  fstype);
+		else
+			audit_add(c, "domain-memory-device",
+				  m->shared ? VMC_AUDIT_FAIL : VMC_AUDIT_WARN, who,
+				  "back it with a file on tmpfs, or keep only encrypted data in it",
+				  "a %s memory device mapped %s from a file on %s: %s", m->model,
+				  m->shared ? "shared" : "privately", fstype,
+				  m->shared ? "what the guest keeps in it (RAM, a DAX file system) "
+					      "is written to that file, unencrypted"
+					    : "the file's contents lie on disk unencrypted");
+	}
+	if (!dom->virtiofs)
+		return;
+	if (strcmp(dom->mem_source, "file") == 0 && !dom->hugepages &&
+	    audit_fs_of(c, dir, fstype, sizeof(fstype)) != AUDIT_FS_RAM)
+		audit_add(c, "domain-virtiofs", VMC_AUDIT_FAIL, subject, FIX_MEM_FILE,
+			  "virtiofs shares guest RAM with virtiofsd through a file in %s (%s): "
+			  "a shared file mapping, written back to disk with the guest's pages",
+			  dir, fstype);
+	else
+		audit_add(c, "domain-virtiofs", VMC_AUDIT_PASS, subject, NULL,
+			  "virtiofs shares guest RAM with virtiofsd through %s, not a file on "
+			  "disk",
+			  dom->hugepages ? "huge pages" : "memfd or anonymous memory");
 }
 
 static void check_domain(struct audit_ctx *c, const struct audit_domain *dom, const char *file)
@@ -320,13 +435,18 @@ static void check_domain(struct audit_ctx *c, const struct audit_domain *dom, co
 		audit_add(c, "domain-balloon", VMC_AUDIT_PASS, subject, NULL,
 			  "memory balloon disabled (<memballoon model='none'/>)");
 	else
-		audit_add(c, "domain-balloon", VMC_AUDIT_WARN, subject,
-			  "add <memballoon model='none'/> to <devices> (virsh edit)",
-			  "memory balloon %s%s: the host can take pages back from the guest, and "
-			  "freed pages are not wiped on the host%s",
-			  dom->has_balloon ? "model " : "(libvirt's default virtio)",
-			  dom->has_balloon ? dom->balloon_model : "",
-			  c->facts.init_on_free ? " (init_on_free is on here)" : "");
+		audit_add(
+		    c, "domain-balloon", VMC_AUDIT_WARN, subject,
+		    "add <memballoon model='none'/> to <devices> (virsh edit)",
+		    "memory balloon %s%s: the host can take pages back from the guest while "
+		    "it runs%s",
+		    dom->has_balloon ? "model " : "(libvirt's default virtio)",
+		    dom->has_balloon ? dom->balloon_model : "",
+		    c->facts.init_on_free
+			? "; init_on_free is on here, so the host wipes those pages when it "
+			  "frees them, but the balloon stays a channel between guest and host "
+			  "memory"
+			: ", and the pages it frees are not wiped on the host");
 	if (dom->locked)
 		audit_add(c, "domain-memory-locked", VMC_AUDIT_PASS, subject, NULL,
 			  "guest RAM is locked (<memoryBacking><locked/>): never swapped out");
@@ -377,6 +497,7 @@ static void check_domain(struct audit_ctx *c, const struct audit_domain *dom, co
 		audit_add(c, "domain-on-crash", VMC_AUDIT_PASS, subject, NULL,
 			  "a guest crash does not dump its memory (on_crash %s)",
 			  dom->on_crash[0] ? dom->on_crash : "destroy, the default");
+	check_domain_memory(c, dom, subject);
 	for (i = 0; i < dom->ndisks; i++)
 		check_domain_disk(c, dom, &dom->disks[i]);
 }

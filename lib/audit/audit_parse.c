@@ -559,14 +559,110 @@ static bool has_option(const char *s, size_t len, const char *opt)
 static bool takes_value(const char *arg, size_t len)
 {
 	static const char *const opts[] = {
-	    "-machine",	 "-M",	 "-overcommit", "-realtime", "-device", "-name", "-drive",
-	    "-blockdev", "-hda", "-hdb",	"-hdc",	     "-hdd",	NULL};
+	    "-machine", "-M",	     "-overcommit", "-realtime", "-device", "-name",
+	    "-drive",	"-blockdev", "-hda",	    "-hdb",	 "-hdc",    "-hdd",
+	    "-object",	"-mem-path", "-incoming",   "-global",	 NULL};
 	size_t i;
 
 	for (i = 0; opts[i]; i++)
 		if (len == strlen(opts[i]) && memcmp(arg, opts[i], len) == 0)
 			return true;
 	return false;
+}
+
+/*
+ * The value of key in a QEMU option: "key=value" of a comma-separated list
+ * (",," a comma in a value), or "key": "value" / "key": literal of a JSON
+ * object. 1 found, 0 not.
+ */
+static int opt_value(const char *s, size_t len, const char *key, char *val, size_t vlen)
+{
+	size_t kl = strlen(key), i = 0, n;
+
+	val[0] = '\0';
+	if (len > 0 && s[0] == '{') {
+		for (i = 0; i + kl + 2 <= len; i++) {
+			if (s[i] != '"' || memcmp(s + i + 1, key, kl) != 0 || s[i + 1 + kl] != '"')
+				continue;
+			i += kl + 2;
+			while (i < len && (is_space(s[i]) || s[i] == ':'))
+				i++;
+			n = 0;
+			if (i < len && s[i] == '"') {
+				for (i++; i < len && s[i] != '"'; i++) {
+					if (s[i] == '\\' && i + 1 < len)
+						i++;
+					if (n + 1 < vlen)
+						val[n++] = s[i];
+				}
+			} else {
+				for (; i < len && s[i] != ',' && s[i] != '}' && !is_space(s[i]);
+				     i++)
+					if (n + 1 < vlen)
+						val[n++] = s[i];
+			}
+			val[n] = '\0';
+			return 1;
+		}
+		return 0;
+	}
+	while (i < len) {
+		size_t ks = i;
+
+		while (i < len && s[i] != '=' && s[i] != ',')
+			i++;
+		if (i - ks == kl && memcmp(s + ks, key, kl) == 0 && i < len && s[i] == '=') {
+			n = 0;
+			for (i++; i < len; i++) {
+				if (s[i] == ',' && i + 1 < len && s[i + 1] == ',') {
+					i++;
+				} else if (s[i] == ',') {
+					break;
+				}
+				if (n + 1 < vlen)
+					val[n++] = s[i];
+			}
+			val[n] = '\0';
+			return 1;
+		}
+		/* Skip the rest of this item. */
+		while (i < len && s[i] != ',')
+			i++;
+		while (i < len && s[i] == ',')
+			i++;
+	}
+	return 0;
+}
+
+static bool on_word(const char *v)
+{
+	return strcmp(v, "on") == 0 || strcmp(v, "true") == 0 || strcmp(v, "yes") == 0 ||
+	       strcmp(v, "y") == 0 || strcmp(v, "1") == 0;
+}
+
+/* -object memory-backend-TYPE,id=...,mem-path=...,share=on (or its JSON form). */
+static void parse_object(const char *arg, size_t al, struct audit_qemu *q)
+{
+	char type[64] = "", share[16] = "";
+	struct audit_qemu_mem *m;
+	size_t n;
+
+	if (!opt_value(arg, al, "qom-type", type, sizeof(type)) && al > 0 && arg[0] != '{') {
+		/* The implied first key: -object TYPE,... */
+		for (n = 0; n < al && arg[n] != ',' && arg[n] != '='; n++)
+			;
+		if (n == al || arg[n] == ',')
+			copy_span(type, sizeof(type), arg, n);
+	}
+	if (strncmp(type, "memory-backend-", 15) != 0 || q->nmems == AUDIT_QEMU_MEMS_MAX)
+		return;
+	m = &q->mems[q->nmems++];
+	memset(m, 0, sizeof(*m));
+	copy_span(m->kind, sizeof(m->kind), type + 15, strlen(type + 15));
+	opt_value(arg, al, "id", m->id, sizeof(m->id));
+	opt_value(arg, al, "mem-path", m->path, sizeof(m->path));
+	opt_value(arg, al, "share", share, sizeof(share));
+	m->share = on_word(share);
 }
 
 void audit_parse_qemu(const uint8_t *buf, size_t len, struct audit_qemu *q)
@@ -616,9 +712,39 @@ void audit_parse_qemu(const uint8_t *buf, size_t len, struct audit_qemu *q)
 				if (has_option(arg, al, "mlock=on"))
 					q->mem_lock = true;
 			} else if (OPT("-device")) {
+				char v[32];
+
 				if ((al >= 14 && memcmp(arg, "virtio-balloon", 14) == 0) ||
 				    memmem(arg, al, "\"virtio-balloon", 15))
 					q->balloon = true;
+				if ((al >= 13 && memcmp(arg, "vhost-user-fs", 13) == 0) ||
+				    memmem(arg, al, "\"vhost-user-fs", 14)) {
+					q->virtiofs = true;
+					/* A DAX window (cache-size, out-of-tree QEMU). */
+					if (opt_value(arg, al, "cache-size", v, sizeof(v)) &&
+					    strcmp(v, "0") != 0)
+						q->virtiofs_dax = true;
+				}
+			} else if (OPT("-object")) {
+				parse_object(arg, al, q);
+			} else if (OPT("-mem-path")) {
+				if (q->nmems < AUDIT_QEMU_MEMS_MAX) {
+					struct audit_qemu_mem *m = &q->mems[q->nmems++];
+
+					memset(m, 0, sizeof(*m));
+					snprintf(m->id, sizeof(m->id), "-mem-path");
+					snprintf(m->kind, sizeof(m->kind), "file");
+					copy_span(m->path, sizeof(m->path), arg, al);
+				}
+			} else if (OPT("-incoming")) {
+				copy_span(q->incoming, sizeof(q->incoming), arg, al);
+			} else if (OPT("-global")) {
+				if (al > 10 && memcmp(arg, "migration.", 10) == 0) {
+					if (memmem(arg, al, "background-snapshot=on", 22))
+						q->background_snapshot = true;
+					if (memmem(arg, al, "postcopy-ram=on", 15))
+						q->postcopy = true;
+				}
 			} else if (OPT("-name")) {
 				const char *g = memmem(arg, al, "guest=", 6);
 				const char *start = g ? g + 6 : arg;

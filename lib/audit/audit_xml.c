@@ -124,8 +124,35 @@ int audit_parse_domain(const uint8_t *buf, size_t len, struct audit_domain *ret)
 	mb = child(dom, "memoryBacking");
 	ret->locked = child(mb, "locked") != NULL;
 	ret->nosharepages = child(mb, "nosharepages") != NULL;
+	ret->hugepages = child(mb, "hugepages") != NULL;
+	attr(child(mb, "source"), "type", ret->mem_source, sizeof(ret->mem_source));
+	attr(child(mb, "access"), "mode", device, sizeof(device));
+	ret->mem_shared = strcmp(device, "shared") == 0;
+	/* NUMA cells may share their memory one by one (what virtiofs usually asks for). */
+	for (n = child(child(child(dom, "cpu"), "numa"), "cell"); n; n = n->next) {
+		if (!is(n, "cell"))
+			continue;
+		attr(n, "memAccess", device, sizeof(device));
+		ret->mem_shared |= strcmp(device, "shared") == 0;
+	}
 	devs = child(dom, "devices");
 	for (n = devs ? devs->children : NULL; n; n = n->next) {
+		if (is(n, "filesystem")) {
+			attr(child(n, "driver"), "type", device, sizeof(device));
+			ret->virtiofs |= strcmp(device, "virtiofs") == 0;
+			continue;
+		}
+		if (is(n, "memory") && ret->nmemdevs < AUDIT_MEMDEVS_MAX) {
+			struct audit_memdev *m = &ret->memdevs[ret->nmemdevs];
+
+			attr(n, "model", m->model, sizeof(m->model));
+			text(child(child(n, "source"), "path"), m->path, sizeof(m->path));
+			attr(n, "access", device, sizeof(device));
+			m->shared = strcmp(device, "shared") == 0;
+			if (m->path[0])
+				ret->nmemdevs++;
+			continue;
+		}
 		if (is(n, "memballoon")) {
 			ret->has_balloon = true;
 			attr(n, "model", ret->balloon_model, sizeof(ret->balloon_model));

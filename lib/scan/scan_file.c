@@ -193,10 +193,10 @@ static void supervise(struct file_scan *fs)
 	pthread_mutex_unlock(&fs->lock);
 }
 
-int scan_file(const char *path, const struct scan_file_job *job, uint64_t *ret_size)
+int scan_storage(struct storage *st, const struct scan_file_job *job, uint64_t *ret_size)
 {
 	pthread_t tids[256];
-	struct file_scan fs = {.job = job};
+	struct file_scan fs = {.job = job, .st = st};
 	unsigned threads = job->threads, started = 0, i;
 	int r;
 
@@ -206,9 +206,6 @@ int scan_file(const char *path, const struct scan_file_job *job, uint64_t *ret_s
 	fs.overlap = (job->known ? scan_known_window(job->known) : SCAN_ANY_WINDOW) - 1;
 	pthread_mutex_init(&fs.lock, NULL);
 	pthread_cond_init(&fs.cond, NULL);
-	r = storage_open(path, STORAGE_RDONLY, &fs.st);
-	if (r < 0)
-		goto out;
 	r = storage_size(fs.st, &fs.size);
 	if (r < 0)
 		goto out;
@@ -230,12 +227,23 @@ int scan_file(const char *path, const struct scan_file_job *job, uint64_t *ret_s
 		pthread_join(tids[i], NULL);
 	r = atomic_load(&fs.err);
 	if (r == -EAGAIN)
-		log_err("%s: cannot start scanner threads", path);
+		log_err("%s: cannot start scanner threads", storage_path(st));
 	if (r == 0)
 		*ret_size = fs.size;
 out:
-	storage_free(fs.st);
 	pthread_cond_destroy(&fs.cond);
 	pthread_mutex_destroy(&fs.lock);
+	return r;
+}
+
+int scan_file(const char *path, const struct scan_file_job *job, uint64_t *ret_size)
+{
+	struct storage *st = NULL;
+	int r;
+
+	r = storage_open(path, STORAGE_RDONLY, &st);
+	if (r == 0)
+		r = scan_storage(st, job, ret_size);
+	storage_free(st);
 	return r;
 }

@@ -128,6 +128,35 @@ struct scan_file_job {
 };
 
 int scan_file(const char *path, const struct scan_file_job *job, uint64_t *ret_size);
+/* The same over an open handle (a file, or a view such as a qcow2 snapshot's VM state). */
+struct storage;
+int scan_storage(struct storage *st, const struct scan_file_job *job, uint64_t *ret_size);
+
+/*
+ * The VM states in the internal snapshots of a qcow2 image, scanned besides the
+ * file itself: each is a read-only view through the snapshot's L1/L2 tables.
+ */
+struct scan_vmstate {
+	char *name;		   /* "PATH (snapshot 'NAME', VM state)", as reported */
+	struct storage *st;	   /* the view; needs file open */
+	struct storage *file;	   /* the image under it (shared by its snapshots) */
+	uint32_t of;		   /* index of the scanned path it belongs to */
+	char snapshot[256];	   /* the snapshot's name */
+	uint64_t compressed_bytes; /* VM state in compressed clusters: not scanned */
+};
+
+struct scan_vmstates {
+	struct scan_vmstate *v;
+	size_t n;
+};
+
+/*
+ * Adds a view for every snapshot with VM state of path (file index of) when
+ * path is a qcow2 image; anything else adds nothing. A damaged snapshot table
+ * is reported and skipped (the file itself is still scanned). 0 or -ENOMEM.
+ */
+int scan_vmstates_add(struct scan_vmstates *l, const char *path, uint32_t of);
+void scan_vmstates_clear(struct scan_vmstates *l);
 /* Size of a file or block device, for the progress total. */
 int scan_file_size(const char *path, uint64_t *ret_size);
 

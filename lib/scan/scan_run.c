@@ -7,6 +7,7 @@
 
 #include "base/textbuf.h"
 #include "crypto/backend.h"
+#include "io/storage.h"
 #include "scan/scan_internal.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -15,8 +16,10 @@
 
 struct run {
 	const struct vmc_scan_params *p;
-	const char *const *paths;
+	const char *const *paths; /* the files given, then the VM states of their snapshots */
 	size_t npaths;
+	size_t nfiles; /* the files given */
+	const struct scan_vmstates *vms;
 	uint64_t *sizes;
 	uint64_t scanned;
 	struct scan_hits hits;
@@ -153,9 +156,16 @@ static void report_text(struct textbuf *b, const struct run *run)
 	}
 	if (run->hits.dropped)
 		tb_printf(b, "(%" PRIu64 " more findings not listed)\n", run->hits.dropped);
-	tb_printf(b, "Scanned %zu file%s, %" PRIu64 " bytes: %zu finding%s.\n", run->npaths,
-		  run->npaths == 1 ? "" : "s", run->scanned, run->hits.n,
+	tb_printf(b, "Scanned %zu file%s", run->nfiles, run->nfiles == 1 ? "" : "s");
+	if (run->vms->n)
+		tb_printf(b, " and %zu VM state%s of qcow2 snapshots", run->vms->n,
+			  run->vms->n == 1 ? "" : "s");
+	tb_printf(b, ", %" PRIu64 " bytes: %zu finding%s.\n", run->scanned, run->hits.n,
 		  run->hits.n == 1 ? "" : "s");
+	for (i = 0; i < run->vms->n; i++)
+		if (run->vms->v[i].compressed_bytes)
+			tb_printf(b, "%s: %" PRIu64 " bytes in compressed clusters not scanned.\n",
+				  run->vms->v[i].name, run->vms->v[i].compressed_bytes);
 	if (p->volume_key) {
 		for (f = 0; f < run->npaths; f++) {
 			int v = file_verdict(run, f);
@@ -232,6 +242,16 @@ static void report_json(struct textbuf *b, const struct run *run)
 		tb_printf(b, "%s{\"path\":", i ? "," : "");
 		tb_json_str(b, run->paths[i]);
 		tb_printf(b, ",\"size\":%" PRIu64, run->sizes[i]);
+		if (i >= run->nfiles) {
+			const struct scan_vmstate *v = &run->vms->v[i - run->nfiles];
+
+			tb_printf(b, ",\"qcow2_snapshot\":{\"image\":");
+			tb_json_str(b, run->paths[v->of]);
+			tb_printf(b, ",\"name\":");
+			tb_json_str(b, v->snapshot);
+			tb_printf(b, ",\"compressed_bytes_not_scanned\":%" PRIu64 "}",
+				  v->compressed_bytes);
+		}
 		if (p->volume_key)
 			tb_printf(b, ",\"volume_key\":\"%s\"",
 				  verdicts[file_verdict(run, (uint32_t)i)]);
@@ -299,7 +319,9 @@ static int check_params(const struct vmc_scan_params *p, const char *const *path
 VMC_API int vmc_scan_run(const struct vmc_scan_params *p, const char *const *paths, size_t npaths,
 			 char **ret_report, unsigned *ret_found)
 {
-	struct run run = {.p = p, .paths = paths, .npaths = npaths};
+	struct scan_vmstates vms = {0};
+	struct run run = {.p = p, .nfiles = npaths, .vms = &vms};
+	const char **names = NULL;
 	struct scan_known *known = NULL;
 	struct scan_any *any = NULL;
 	struct scan_file_job job;
@@ -312,9 +334,22 @@ VMC_API int vmc_scan_run(const struct vmc_scan_params *p, const char *const *pat
 	r = check_params(p, paths, npaths);
 	if (r < 0)
 		return r;
-	run.sizes = calloc(npaths, sizeof(*run.sizes));
-	if (!run.sizes)
-		return -ENOMEM;
+	/* A qcow2 image's snapshots keep VM states (guest RAM) that its file holds scattered. */
+	for (i = 0; i < npaths; i++) {
+		r = scan_vmstates_add(&vms, paths[i], (uint32_t)i);
+		if (r < 0)
+			goto out;
+	}
+	run.npaths = npaths + vms.n;
+	names = calloc(run.npaths, sizeof(*names));
+	run.sizes = calloc(run.npaths, sizeof(*run.sizes));
+	if (!names || !run.sizes) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (i = 0; i < run.npaths; i++)
+		names[i] = i < npaths ? paths[i] : vms.v[i - npaths].name;
+	run.paths = names;
 	if (p->volume_key)
 		r = scan_known_new(p->volume_key, p->volume_key_len, &known);
 	else
@@ -326,6 +361,12 @@ VMC_API int vmc_scan_run(const struct vmc_scan_params *p, const char *const *pat
 		if (r < 0)
 			goto out;
 		total += run.sizes[i];
+	}
+	for (i = 0; i < vms.n; i++) {
+		r = storage_size(vms.v[i].st, &run.sizes[npaths + i]);
+		if (r < 0)
+			goto out;
+		total += run.sizes[npaths + i];
 	}
 	job = (struct scan_file_job){
 	    .known = known,
@@ -347,6 +388,15 @@ VMC_API int vmc_scan_run(const struct vmc_scan_params *p, const char *const *pat
 			goto out;
 		done += size;
 		log_debug("%s: %" PRIu64 " bytes scanned", paths[i], size);
+	}
+	for (i = 0; i < vms.n; i++) {
+		job.file = (uint32_t)(npaths + i);
+		job.done_before = done;
+		r = scan_storage(vms.v[i].st, &job, &size);
+		if (r < 0)
+			goto out;
+		done += size;
+		log_debug("%s: %" PRIu64 " bytes scanned", vms.v[i].name, size);
 	}
 	run.scanned = done;
 	if (p->progress && !p->progress(done, total, p->userdata)) {
@@ -377,5 +427,7 @@ out:
 	scan_known_free(known);
 	scan_any_free(any);
 	free(run.sizes);
+	free(names);
+	scan_vmstates_clear(&vms);
 	return r;
 }

@@ -85,10 +85,46 @@ case_scan_any()
 	[ "$(status "$VMCRYPT" scan missing)" = "$EXIT_NOTLUKS" ]
 }
 
+# A qcow2 snapshot made by savevm in a paused QEMU (TCG, no guest runs): QEMU's loader
+# device puts the image's volume key into guest RAM first, so the snapshot's VM state holds it.
+case_qcow2_savevm()
+{
+	# (A skip inside a case would count as a failure: say so and pass.)
+	if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then
+		echo "qcow2-savevm: no qemu-system-x86_64 or qemu-img: not run"
+		return 0
+	fi
+	make_dump
+	xxd -r -p vk.hex >vk.bin
+	qemu-img create -q -f qcow2 vm.qcow2 16M
+	qemu-img create -q -f qcow2 clean.qcow2 16M
+	printf 'savevm s1\nquit\n' | timeout 120 qemu-system-x86_64 -S -nodefaults -display none \
+		-machine accel=tcg -m 64 -drive file=vm.qcow2,if=none,id=d \
+		-device loader,file=vk.bin,addr=0x100000 -monitor stdio >qemu.out 2>&1
+	qemu-img snapshot -l vm.qcow2 | grep -q ' s1 '
+	qemu-img snapshot -c disk-only clean.qcow2
+	[ "$(status "$VMCRYPT" audit --root / --image vm.qcow2 --image clean.qcow2)" = 10 ]
+	grep -q "^\[FAIL\] image-snapshots: vm.qcow2$" out
+	grep -q "keep VM state, unencrypted, inside the image (.*'s1'" out
+	grep -q "^\[PASS\] image-snapshots: clean.qcow2$" out
+	[ "$(status "$VMCRYPT" audit --json --image vm.qcow2)" = 10 ]
+	"$PYTHON" -c 'import json; d=json.load(open("out")); r=[x for x in d["results"] if x["check"]=="image-snapshots"]; assert r[0]["status"]=="FAIL" and r[0]["fix"], r'
+	[ "$(status "$VMCRYPT" scan --image img --key-file "$PASS" vm.qcow2 clean.qcow2)" = 11 ]
+	grep -q "^vm.qcow2 (snapshot 's1', VM state): offset [0-9]* (0x[0-9a-f]*): the volume key (512 bits) of img$" out
+	grep -q "^The volume key of img is in vm.qcow2 (snapshot 's1', VM state)\.$" out
+	grep -q "^Scanned 2 files and 1 VM state of qcow2 snapshots" out
+	[ "$(status "$VMCRYPT" scan --json --image img --key-file "$PASS" vm.qcow2)" = 11 ]
+	"$PYTHON" -c 'import json; d=json.load(open("out")); f=d["files"][1]; assert f["qcow2_snapshot"]["name"]=="s1" and f["volume_key"]=="complete", f'
+	# Deleting the snapshot punches its clusters out: the key is gone from the file.
+	qemu-img snapshot -d s1 vm.qcow2
+	[ "$(status "$VMCRYPT" scan --image img --key-file "$PASS" vm.qcow2)" = 0 ]
+}
+
 requires xxd
 run_case audit-status case_audit_status
 run_case audit-json case_audit_json
 run_case audit-domain-xml case_audit_domain_xml
 run_case scan-known case_scan_known
 run_case scan-any case_scan_any
+run_case qcow2-savevm case_qcow2_savevm
 finish

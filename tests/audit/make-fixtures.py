@@ -76,6 +76,34 @@ def qcow2(crypt):
     return bytes(hdr)
 
 
+def qcow2_snapshots(snaps, size=1 << 20):
+    """A qcow2 v3 header whose snapshot table (at 512) lists (name, vm_state_size) pairs."""
+    hdr = bytearray(104)
+    hdr[0:4] = b"QFI\xfb"
+    struct.pack_into(">I", hdr, 4, 3)
+    struct.pack_into(">I", hdr, 20, 16)
+    struct.pack_into(">Q", hdr, 24, size)
+    struct.pack_into(">IQ", hdr, 60, len(snaps), 512)
+    struct.pack_into(">II", hdr, 96, 4, 104)
+    table = b""
+    for i, (name, vm_state) in enumerate(snaps):
+        ident = str(i + 1).encode()
+        table += struct.pack(">QIHHIIQII", 0, 0, len(ident), len(name), 1700000000, 0, 0,
+                             vm_state & 0xffffffff, 16)
+        table += struct.pack(">QQ", vm_state, size) + ident + name.encode()
+        table += bytes(-len(table) % 8)
+    return bytes(hdr) + bytes(512 - len(hdr)) + table
+
+
+MOUNTS = ("/dev/sda1 / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n"
+          "tmpfs /dev/shm tmpfs rw,nosuid,nodev 0 0\n"
+          "hugetlbfs /dev/hugepages hugetlbfs rw,relatime,pagesize=2M 0 0\n"
+          "tmpfs /run tmpfs rw,nosuid,nodev 0 0\n")
+
+CAREFUL_MEM = ("  <memory unit='KiB' dumpCore='off'>1048576</memory>\n"
+               "  <memoryBacking>%s<locked/><nosharepages/></memoryBacking>\n")
+
+
 def argv(*args):
     return b"\0".join(a.encode() for a in args) + b"\0"
 
@@ -421,10 +449,151 @@ def tree_fail():
     ])
 
 
+# ---------------------------------------------------------------- ram-careful
+# Where guest RAM may reach a disk (issue 18), the careful forms of each: memfd, huge pages,
+# files on tmpfs, disk-only snapshots, an incoming migration over TCP, core_pattern |/bin/false.
+def tree_ram_careful():
+    t = "ram-careful"
+    common_sysfs(t)
+    w(t, "/proc/mounts", MOUNTS)
+    w(t, "/proc/sys/kernel/core_pattern", "|/bin/false\n")
+    w(t, "/proc/self/limits", limits("0"))
+    w(t, "/proc/cmdline", "root=/dev/sda1 ro init_on_free=1\n")
+    w(t, "/etc/libvirt/qemu.conf", 'memory_backing_dir = "/dev/shm/libvirt-ram"\n')
+    keep(t, "/var/lib/libvirt/qemu/save")
+    w(t, "/var/lib/libvirt/qemu/snapshot/memfd/disk-only.xml",
+      "<domainsnapshot><name>disk-only</name><memory snapshot='no'/></domainsnapshot>\n")
+    w(t, "/var/lib/libvirt/images/snap.qcow2", qcow2_snapshots([("before-upgrade", 0)]))
+    fs = ("    <filesystem type='mount' accessmode='passthrough'>\n"
+          "      <driver type='virtiofs'/>\n      <source dir='/srv/share'/>\n"
+          "      <target dir='share'/>\n    </filesystem>\n")
+    w(t, "/etc/libvirt/qemu/memfd.xml", domain(
+        "memfd", CAREFUL_MEM % "<source type='memfd'/><access mode='shared'/>",
+        fs + "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n"
+        "      <source file='/var/lib/libvirt/images/snap.qcow2'/>\n"
+        "      <target dev='vda' bus='virtio'/>\n    </disk>\n"
+        "    <memballoon model='virtio'/>\n"))
+    w(t, "/etc/libvirt/qemu/filetmp.xml", domain(
+        "filetmp", CAREFUL_MEM % "<source type='file'/><access mode='shared'/>",
+        fs + "    <memory model='nvdimm' access='shared'>\n      <source><path>/dev/shm/nvdimm0</path></source>\n"
+        "      <target><size unit='KiB'>524288</size></target>\n    </memory>\n"
+        "    <memballoon model='none'/>\n"))
+    w(t, "/etc/libvirt/qemu/huge.xml", domain(
+        "huge", CAREFUL_MEM % "<hugepages/><source type='file'/>", "    <memballoon model='none'/>\n"))
+    w(t, "/proc/5001/cmdline", argv(
+        "/usr/bin/qemu-system-x86_64", "-name", "guest=memfd", "-machine", "q35,dump-guest-core=off",
+        "-overcommit", "mem-lock=on", "-object",
+        '{"qom-type":"memory-backend-memfd","id":"pc.ram","size":1073741824,"share":true}',
+        "-chardev", "socket,id=chr0,path=/run/vfs.sock",
+        "-device", "vhost-user-fs-pci,chardev=chr0,tag=share",
+        "-incoming", "tcp:0:4444",
+        "-drive", "file=/var/lib/libvirt/images/snap.qcow2,format=qcow2,if=virtio"))
+    w(t, "/proc/5002/cmdline", argv(
+        "qemu-system-x86_64", "-machine", "dump-guest-core=off", "-overcommit", "mem-lock=on",
+        "-object", "memory-backend-file,id=mem0,size=1G,mem-path=/dev/shm/guest.ram,share=on",
+        "-machine", "memory-backend=mem0", "-global", "migration.x-postcopy-ram=on"))
+    w(t, "/proc/5003/cmdline", argv(
+        "qemu-system-x86_64", "-machine", "dump-guest-core=off", "-overcommit", "mem-lock=on",
+        "-m", "1G", "-mem-path", "/dev/hugepages"))
+    expect(t, [
+        "core-pattern PASS /bin/false",
+        "init-on-free PASS",
+        "libvirt-snapshot-memory PASS",
+        "libvirt-managed-save PASS",
+        "domain-memory-backing PASS domain memfd",
+        "domain-memory-backing PASS domain filetmp",
+        "domain-memory-backing PASS domain huge",
+        "domain-memory-device PASS domain filetmp",
+        "domain-virtiofs PASS domain memfd",
+        "domain-virtiofs PASS domain filetmp",
+        "domain-disk-snapshots PASS domain memfd disk vda",
+        "domain-balloon WARN domain memfd",
+        "domain-balloon PASS domain filetmp",
+        "domain-balloon PASS domain huge",
+        "qemu-memory-backend PASS pid 5001",
+        "qemu-memory-backend PASS pid 5002 (qemu) mem0 (/dev/shm/guest.ram)",
+        "qemu-memory-backend PASS pid 5003 (qemu) -mem-path (/dev/hugepages)",
+        "qemu-incoming PASS pid 5001",
+        "qemu-migration PASS",
+        "qemu-virtiofs PASS pid 5001",
+        "qemu-disk-snapshots PASS pid 5001",
+    ])
+
+
+# ---------------------------------------------------------------- ram-leaky
+# The same paths, leaking: guest RAM in files on disk (shared and private mappings), memory
+# snapshots inside a qcow2 and in an external file, a VM started from a state file, live RAM
+# snapshots, a DAX window; core_pattern |/usr/bin/true (safe too).
+def tree_ram_leaky():
+    t = "ram-leaky"
+    common_sysfs(t)
+    w(t, "/proc/mounts", MOUNTS)
+    w(t, "/proc/sys/kernel/core_pattern", "|/usr/bin/true\n")
+    w(t, "/proc/self/limits", limits("0"))
+    w(t, "/proc/cmdline", "root=/dev/sda1 ro\n")
+    w(t, "/etc/libvirt/qemu.conf", "# memory_backing_dir = \"/var/lib/libvirt/qemu/ram\"\n")
+    keep(t, "/var/lib/libvirt/qemu/ram")
+    w(t, "/var/lib/libvirt/qemu/save/fileshared.save", b"LibvirtQemudSave" + bytes(3 * 1024 * 1024))
+    w(t, "/var/lib/libvirt/qemu/snapshot/fileshared/live.xml",
+      "<domainsnapshot><name>live</name><state>running</state>"
+      "<memory snapshot='external' file='/var/lib/libvirt/images/live.mem'/></domainsnapshot>\n")
+    w(t, "/var/lib/libvirt/images/live.mem", bytes(2 * 1024 * 1024))
+    w(t, "/var/lib/libvirt/images/state.qcow2",
+      qcow2_snapshots([("disk-only", 0), ("s1", 465204), ("big", 5 << 30)]))
+    fs = ("    <filesystem type='mount' accessmode='passthrough'>\n"
+          "      <driver type='virtiofs'/>\n      <source dir='/srv/share'/>\n"
+          "      <target dir='share'/>\n    </filesystem>\n")
+    w(t, "/etc/libvirt/qemu/fileshared.xml", domain(
+        "fileshared", CAREFUL_MEM % "<source type='file'/><access mode='shared'/>",
+        fs + "    <disk type='file' device='disk'>\n      <driver name='qemu' type='qcow2'/>\n"
+        "      <source file='/var/lib/libvirt/images/state.qcow2'/>\n"
+        "      <target dev='vda' bus='virtio'/>\n    </disk>\n"
+        "    <memory model='virtio-pmem' access='shared'>\n      <source><path>/var/lib/pmem.img</path></source>\n"
+        "      <target><size unit='KiB'>524288</size></target>\n    </memory>\n"
+        "    <memballoon model='none'/>\n"))
+    w(t, "/etc/libvirt/qemu/fileprivate.xml", domain(
+        "fileprivate", CAREFUL_MEM % "<source type='file'/>", "    <memballoon model='none'/>\n"))
+    w(t, "/proc/6001/cmdline", argv(
+        "qemu-system-x86_64", "-machine", "dump-guest-core=off", "-overcommit", "mem-lock=on",
+        "-object", "memory-backend-file,id=ram0,size=1G,mem-path=/var/tmp/guest.ram,share=on",
+        "-machine", "memory-backend=ram0",
+        "-incoming", "exec:cat /var/lib/vm/state.mig",
+        "-device", "vhost-user-fs-pci,chardev=c0,tag=t,cache-size=2G",
+        "-drive", "file=/var/lib/libvirt/images/state.qcow2,if=virtio"))
+    w(t, "/proc/6002/cmdline", argv(
+        "/usr/bin/qemu-system-x86_64", "-name", "guest=fileprivate", "-machine", "dump-guest-core=off",
+        "-overcommit", "mem-lock=on", "-object",
+        '{"qom-type":"memory-backend-file","id":"pc.ram","mem-path":"/var/lib/libvirt/qemu/ram/1-fileprivate/pc.ram","share":false,"size":1073741824}',
+        "-incoming", "fd:23", "-global", "migration.x-background-snapshot=on"))
+    w(t, "/proc/6003/cmdline", argv("qemu-system-x86_64", "-m", "512", "-mem-path", "ram"))
+    link(t, "/proc/6003/cwd", "/var/tmp")
+    expect(t, [
+        "core-pattern PASS /usr/bin/true",
+        "libvirt-managed-save FAIL /var/lib/libvirt/qemu/save/fileshared.save",
+        "libvirt-snapshot-memory FAIL live.xml",
+        "domain-memory-backing FAIL domain fileshared",
+        "domain-memory-backing WARN domain fileprivate",
+        "domain-memory-device FAIL domain fileshared",
+        "domain-virtiofs FAIL domain fileshared",
+        "domain-disk-snapshots FAIL domain fileshared disk vda",
+        "domain-balloon PASS",
+        "qemu-memory-backend FAIL pid 6001 (qemu) ram0 (/var/tmp/guest.ram)",
+        "qemu-memory-backend WARN pid 6002 (fileprivate) pc.ram",
+        "qemu-memory-backend WARN pid 6003 (qemu) -mem-path (/var/tmp/ram)",
+        "qemu-incoming FAIL pid 6001",
+        "qemu-incoming WARN pid 6002",
+        "qemu-migration PASS pid 6001",
+        "qemu-migration PASS pid 6003",
+        "qemu-migration WARN pid 6002",
+        "qemu-virtiofs WARN pid 6001",
+        "qemu-disk-snapshots FAIL pid 6001",
+    ])
+
+
 def main():
     if os.path.isdir(OUT):
         shutil.rmtree(OUT)
-    for tree in (tree_pass, tree_warn, tree_warn2, tree_fail):
+    for tree in (tree_pass, tree_warn, tree_warn2, tree_fail, tree_ram_careful, tree_ram_leaky):
         tree()
 
 

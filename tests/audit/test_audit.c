@@ -114,6 +114,55 @@ static void run_fixture(const char *dir)
 		free(xml[i]);
 }
 
+/* No result of check in fixture dir says text (a message that does not hold there). */
+static void never_says(const char *dir, const char *check, const char *text)
+{
+	char root[4200];
+	struct audit_ctx c;
+	size_t i, seen = 0;
+
+	snprintf(root, sizeof(root), "%s/root", dir);
+	CHECK_OK(audit_run_checks(root, NULL, &c));
+	for (i = 0; i < c.n; i++) {
+		if (strcmp(c.res[i].check, check) != 0)
+			continue;
+		seen++;
+		if (strstr(c.res[i].why, text)) {
+			fprintf(stderr, "%s: %s says '%s': %s\n", dir, check, text, c.res[i].why);
+			failures++;
+		}
+	}
+	CHECK(seen > 0);
+	audit_ctx_clear(&c);
+}
+
+/* --image files: a qcow2 whose snapshot keeps VM state fails, one without passes. */
+static void run_images(const char *dir)
+{
+	char a[4200], b[4200], root[4200];
+	const char *images[] = {a, b, NULL};
+	struct audit_ctx c;
+	size_t i, fail = 0, pass = 0;
+
+	snprintf(root, sizeof(root), "%s/ram-careful/root", dir);
+	snprintf(a, sizeof(a), "%s/ram-leaky/root/var/lib/libvirt/images/state.qcow2", dir);
+	snprintf(b, sizeof(b), "%s/ram-careful/root/var/lib/libvirt/images/snap.qcow2", dir);
+	CHECK_OK(audit_run_checks_images(root, NULL, images, &c));
+	for (i = 0; i < c.n; i++) {
+		if (strcmp(c.res[i].check, "image-snapshots") != 0)
+			continue;
+		if (c.res[i].status == VMC_AUDIT_FAIL && strcmp(c.res[i].subject, a) == 0 &&
+		    strstr(c.res[i].why, "'s1' (454.3 KiB)"))
+			fail++;
+		if (c.res[i].status == VMC_AUDIT_PASS && strcmp(c.res[i].subject, b) == 0)
+			pass++;
+	}
+	CHECK_EQ(fail, 1);
+	CHECK_EQ(pass, 1);
+	audit_ctx_clear(&c);
+	printf("ok --image\n");
+}
+
 /* The public entry: text and JSON reports, worst status, the JSON parses. */
 static void run_public(const char *dir, int want_worst)
 {
@@ -228,13 +277,19 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	test_parsers();
-	for (i = 0; i < 4; i++) {
-		static const char *const trees[] = {"pass", "warn", "warn2", "fail"};
+	for (i = 0; i < 6; i++) {
+		static const char *const trees[] = {"pass", "warn",	   "warn2",
+						    "fail", "ram-careful", "ram-leaky"};
 
 		if (snprintf(dir, sizeof(dir), "%s/%s", argv[1], trees[i]) >= (int)sizeof(dir))
 			return 2;
 		run_fixture(dir);
 	}
+	/* init_on_free is on there: the balloon must not claim freed pages go unwiped. */
+	snprintf(dir, sizeof(dir), "%s/ram-careful", argv[1]);
+	never_says(dir, "domain-balloon", "not wiped");
+	never_says(dir, "core-pattern", "kernel.core_pattern=|/bin/false");
+	run_images(argv[1]);
 	snprintf(dir, sizeof(dir), "%s/fail", argv[1]);
 	run_public(dir, VMC_AUDIT_FAIL);
 	snprintf(dir, sizeof(dir), "%s/warn", argv[1]);

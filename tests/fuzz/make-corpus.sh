@@ -4,7 +4,7 @@
 # cryptsetup (cut to the metadata copies), complete tiny images made by mkseed.py
 # (passphrase "fuzz", one AF stripe), and single precise corruptions of both.
 # The corpus is checked in; run this only to change it, and keep it under 2 MiB.
-#   tests/fuzz/make-corpus.sh [--only audit|scan] [VMCRYPT]
+#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2_snap] [VMCRYPT]
 # VMCRYPT: a built vmcrypt, to check the images. --only remakes one harness's seeds
 # (the LUKS seeds have random salts: remaking them all churns the tree).
 set -euo pipefail
@@ -103,9 +103,18 @@ for name, data in seeds.items():
 PYEOF
 	echo "scan seeds: $(find "$out/scan" -type f | wc -l) files"
 }
+# The qcow2 snapshot parsers' seeds: small images with a snapshot table, L1/L2 tables and
+# VM state clusters (standard and extended L2 entries, one L2 table outside the file).
+qcow2_snap_seeds()
+{
+	rm -rf "$out/qcow2_snap"
+	"$py" "$here/mkqcow2seed.py" "$out/qcow2_snap"
+	echo "qcow2_snap seeds: $(find "$out/qcow2_snap" -type f | wc -l) files"
+}
 case $only in
 audit) audit_seeds; exit 0 ;;
 scan) scan_seeds; exit 0 ;;
+qcow2_snap) qcow2_snap_seeds; exit 0 ;;
 esac
 
 tmp=$(mktemp -d)
@@ -115,6 +124,7 @@ rm -rf "$out"
 mkdir -p "$out"/{luks1,luks2_hdr,luks2_json,token,keyslot,restore}
 audit_seeds
 scan_seeds
+qcow2_snap_seeds
 
 cs() { cryptsetup --disable-locks --batch-mode "$@"; }
 fast=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
