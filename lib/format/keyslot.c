@@ -28,6 +28,29 @@ out:
 	return r;
 }
 
+/*
+ * Why the length: a digest is PBKDF2-HMAC(vk), and HMAC pads a key shorter
+ * than the hash block with zeros, so vk and vk || 00 give the same digest.
+ * Without this check a key of the wrong length could pass (cryptsetup 2.8.7
+ * fixed the same hole) and then key a cipher of the wrong size.
+ */
+int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk,
+			   size_t vk_len)
+{
+	if (digest < 0 || digest >= LUKS_MAX_DIGESTS || !m->digests[digest].used)
+		return -EINVAL;
+	if (m->version == 1 && vk_len != m->key_size)
+		return 0;
+	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
+		const struct luks_keyslot *k = &m->keyslots[i];
+
+		if (m->version != 1 && k->kind == LUKS_KEYSLOT_LUKS2 &&
+		    (m->digests[digest].keyslots & (1ull << i)) && k->key_size != vk_len)
+			return 0;
+	}
+	return luks_digest_verify(&m->digests[digest], vk, vk_len);
+}
+
 int luks_digest_make(struct luks_digest *d, const char *hash, uint32_t iterations, size_t salt_len,
 		     size_t value_len, const uint8_t *vk, size_t vk_len)
 {
@@ -109,7 +132,7 @@ int luks_keyslot_open(const struct luks_meta *m, struct storage *hdr, int slot, 
 	r = af_merge(material, vk, k->key_size, k->stripes, k->af_hash);
 	if (r < 0)
 		goto out;
-	r = luks_digest_verify(&m->digests[k->digest], vk, k->key_size);
+	r = luks_volume_key_verify(m, k->digest, vk, k->key_size);
 	if (r < 0)
 		goto out;
 	if (r == 0) {
