@@ -164,8 +164,8 @@ static int parse_iv(const char *iv, struct sc_spec *s)
 		const char *name;
 		enum sc_iv iv;
 	} ivs[] = {
-	    {"plain", SC_IV_PLAIN},	    {"plain64", SC_IV_PLAIN64}, {"plain64be", SC_IV_PLAIN64BE},
-	    {"benbi", SC_IV_BENBI},	    {"null", SC_IV_NULL},
+	    {"plain", SC_IV_PLAIN}, {"plain64", SC_IV_PLAIN64}, {"plain64be", SC_IV_PLAIN64BE},
+	    {"benbi", SC_IV_BENBI}, {"null", SC_IV_NULL},
 	};
 	int dlen;
 
@@ -616,8 +616,8 @@ static int make_ivs(const struct sector_cipher *c, uint8_t ivs[][SC_MAX_BLOCK], 
 }
 
 /* One unit through libgcrypt with its IV (or counter) already built. */
-static int gcry_unit(struct sector_cipher *c, int enc, const uint8_t *in, uint8_t *out,
-		     size_t len, const uint8_t *iv)
+static int gcry_unit(struct sector_cipher *c, int enc, const uint8_t *in, uint8_t *out, size_t len,
+		     const uint8_t *iv)
 {
 	gcry_error_t e;
 

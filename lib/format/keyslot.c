@@ -34,8 +34,7 @@ out:
  * Without this check a key of the wrong length could pass (cryptsetup 2.8.7
  * fixed the same hole) and then key a cipher of the wrong size.
  */
-int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk,
-			   size_t vk_len)
+int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk, size_t vk_len)
 {
 	if (digest < 0 || digest >= LUKS_MAX_DIGESTS || !m->digests[digest].used)
 		return -EINVAL;

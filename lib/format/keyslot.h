@@ -19,8 +19,7 @@ int luks_digest_verify(const struct luks_digest *d, const uint8_t *vk, size_t vk
  * key_size of every keyslot the digest covers) and PBKDF2 of it matches. 0
  * otherwise; errors < 0.
  */
-int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk,
-			   size_t vk_len);
+int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk, size_t vk_len);
 
 /*
  * Fills d (hash, iterations, a fresh salt of salt_len bytes, value of value_len
