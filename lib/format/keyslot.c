@@ -82,11 +82,14 @@ static int area_cipher(const struct luks_keyslot *k, const void *pass, size_t pa
 	if (!key)
 		return -ENOMEM;
 	r = kdf_derive(&k->kdf, pass, pass_len, k->salt, k->salt_len, key, k->area_key_size);
+	if (r == VMC_ENOTSUP)
+		log_err("keyslot PBKDF2 hash '%s' is not supported", k->kdf.hash);
 	if (r < 0)
 		goto out;
 	r = sector_cipher_new(k->area_cipher, key, k->area_key_size, LUKS_SECTOR, ret_c);
 	if (r == VMC_ENOTSUP)
-		log_err("keyslot area cipher '%s' is not supported", k->area_cipher);
+		log_err("keyslot area cipher '%s' with a %zu-bit key is not supported",
+			k->area_cipher, k->area_key_size * 8);
 out:
 	secmem_free(key);
 	return r;
@@ -129,9 +132,14 @@ int luks_keyslot_open(const struct luks_meta *m, struct storage *hdr, int slot, 
 	if (r < 0)
 		goto out;
 	r = af_merge(material, vk, k->key_size, k->stripes, k->af_hash);
+	if (r == VMC_ENOTSUP)
+		log_err("keyslot %d: anti-forensic hash '%s' is not supported", slot, k->af_hash);
 	if (r < 0)
 		goto out;
 	r = luks_volume_key_verify(m, k->digest, vk, k->key_size);
+	if (r == VMC_ENOTSUP)
+		log_err("keyslot %d: digest hash '%s' is not supported", slot,
+			m->digests[k->digest].hash);
 	if (r < 0)
 		goto out;
 	if (r == 0) {
