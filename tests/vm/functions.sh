@@ -45,6 +45,7 @@ key=$scratch/key
 default_vm_configs=(luks2-xts-512 luks2-xts-4096 luks2-argon2id luks2-detached luks1-xts luks1-cbc-essiv
 	luks2-serpent-512 luks2-serpent-4096 luks2-twofish-512 luks2-twofish-4096
 	luks2-camellia-512 luks2-camellia-4096)
+# shellcheck disable=SC2034 # used by the test scripts
 read -ra vm_configs <<<"${VMC_VM_CONFIGS:-${default_vm_configs[*]}}"
 
 # config_host_formats NAME: true when the host's cryptsetup can luksFormat it without
