@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
 	# build
 	gcc meson ninja-build pkg-config scdoc
-	libssl-dev libargon2-dev libjson-c-dev libblkid-dev libfdisk-dev uuid-dev libxml2-dev
+	libssl-dev libgcrypt20-dev libargon2-dev libjson-c-dev libblkid-dev libfdisk-dev uuid-dev libxml2-dev
 	libfuse3-dev nbdkit-plugin-dev libnbd-dev
 	# fuzzing, sanitizers, valgrind (scripts/ci-hardening.sh)
 	clang libclang-rt-14-dev valgrind

@@ -4,39 +4,27 @@
 #include <stdint.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "crypto/backend.h"
 #include "crypto/crypto_internal.h"
 
 struct af_hasher {
-	EVP_MD *md;
-	EVP_MD_CTX *ctx;
+	struct crypto_hash_ctx *ctx; /* OpenSSL or libgcrypt, by hash name */
 	size_t digest_len;
 };
 
 static void af_hasher_clear(struct af_hasher *h)
 {
-	EVP_MD_CTX_free(h->ctx);
-	EVP_MD_free(h->md);
+	crypto_hash_ctx_free(h->ctx);
 	h->ctx = NULL;
-	h->md = NULL;
 }
 
 static int af_hasher_init(struct af_hasher *h, const char *hash)
 {
-	int len;
+	int r = crypto_hash_init(hash, &h->ctx);
 
-	h->md = crypto_md_fetch(hash);
-	if (h->md == NULL)
-		return -ENOTSUP;
-	len = EVP_MD_get_size(h->md);
-	if (len <= 0)
-		return -ENOTSUP;
-	h->digest_len = (size_t)len;
-	h->ctx = EVP_MD_CTX_new();
-	if (h->ctx == NULL)
-		return -ENOMEM;
+	if (r < 0)
+		return r;
+	h->digest_len = crypto_hash_ctx_len(h->ctx);
 	return 0;
 }
 
@@ -47,7 +35,7 @@ static int af_hasher_init(struct af_hasher *h, const char *hash)
  */
 static int diffuse(struct af_hasher *h, uint8_t *buf, size_t len)
 {
-	uint8_t digest[EVP_MAX_MD_SIZE];
+	uint8_t digest[CRYPTO_HASH_MAX];
 	uint32_t i = 0;
 	size_t off = 0;
 	int r = 0;
@@ -57,13 +45,11 @@ static int diffuse(struct af_hasher *h, uint8_t *buf, size_t len)
 		uint8_t idx[4] = {(uint8_t)(i >> 24), (uint8_t)(i >> 16), (uint8_t)(i >> 8),
 				  (uint8_t)i};
 
-		if (!EVP_DigestInit_ex2(h->ctx, h->md, NULL) ||
-		    !EVP_DigestUpdate(h->ctx, idx, sizeof(idx)) ||
-		    !EVP_DigestUpdate(h->ctx, buf + off, chunk) ||
-		    !EVP_DigestFinal_ex(h->ctx, digest, NULL)) {
-			r = -EIO;
+		if ((r = crypto_hash_reset(h->ctx)) < 0 ||
+		    (r = crypto_hash_update(h->ctx, idx, sizeof(idx))) < 0 ||
+		    (r = crypto_hash_update(h->ctx, buf + off, chunk)) < 0 ||
+		    (r = crypto_hash_digest(h->ctx, digest)) < 0)
 			goto out;
-		}
 		memcpy(buf + off, digest, chunk);
 		off += chunk;
 		i++;

@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* The crypto module: the only door to OpenSSL libcrypto and libargon2. */
+/* The crypto module: the only door to OpenSSL libcrypto, libgcrypt and libargon2. */
 #ifndef VMC_CRYPTO_BACKEND_H
 #define VMC_CRYPTO_BACKEND_H
 
@@ -32,7 +32,12 @@ bool crypto_memeq(const void *a, const void *b, size_t len);
 /* Fills buf with bytes from the OpenSSL CSPRNG. 0 or -EIO. */
 int crypto_random(void *buf, size_t len);
 
-/* Hashes by LUKS name ("sha1", "sha256", "sha512", "ripemd160", ...). */
+/*
+ * Hashes by LUKS name, as cryptsetup spells them: sha1, sha224, sha256, sha384,
+ * sha512, sha3-224/256/384/512, md5, ripemd160, whirlpool, sm3, stribog256,
+ * stribog512, blake2b-160/256/384/512, blake2s-128/160/224/256. OpenSSL
+ * computes those it provides, libgcrypt the others.
+ */
 /* Digest length of hash, or -ENOTSUP when the name is unknown. */
 int crypto_hash_len(const char *hash);
 /* One-shot digest of data into out (crypto_hash_len() bytes). 0, -ENOTSUP. */
@@ -105,17 +110,23 @@ uint64_t af_split_sectors_bytes(size_t key_len, uint32_t stripes);
 
 /*
  * Sector ciphers: the dm-crypt data transforms.
- * Spec strings are dm-crypt/LUKS style: "aes-xts-plain64", "aes-xts-plain",
- * "aes-cbc-essiv:sha256", "aes-cbc-plain64", "aes-cbc-plain". Key lengths in
- * bytes: xts 32 or 64, cbc 16, 24 or 32.
+ * Spec strings are dm-crypt/LUKS style, CIPHER-CHAIN-IV: CIPHER aes, serpent,
+ * twofish, camellia, cast5, sm4 (aria where libgcrypt has it); CHAIN xts (128-bit
+ * block ciphers only), cbc, ctr, ecb (which takes no IV, or ignores one as
+ * dm-crypt does); IV plain, plain64, plain64be, benbi, null, essiv:HASH. Key
+ * lengths in bytes: 16, 24 or 32 per block cipher (twice that for xts), except
+ * Twofish-192 (libgcrypt lacks it) and CAST5 (16 only). AES goes through
+ * OpenSSL, except AES-192-XTS; everything else through libgcrypt.
  *
  * IV numbering (what dm-crypt does for LUKS): the data is a sequence of units of
  * sector_size bytes (512, 1024, 2048 or 4096); unit k of a request that starts at
  * iv_sector uses IV number iv_sector + k * (sector_size / 512), i.e. IVs always
  * count 512-byte sectors, and each unit is encrypted as a whole (one XTS data
- * unit or one CBC chain). plain: IV number truncated to 32 bits, little endian,
- * zero padded to the block size; plain64: 64 bits little endian; essiv:H: the
- * plain64 block encrypted with AES-ECB under H(key).
+ * unit or one CBC chain). IVs are one cipher block, zero padded: plain: IV
+ * number truncated to 32 bits, little endian; plain64: 64 bits little endian;
+ * plain64be: 64 bits big endian in the last 8 bytes; benbi: big endian count of
+ * cipher blocks from 1 in the last 8 bytes; null: zero; essiv:H: the plain64
+ * block encrypted (ECB) by the same block cipher under H(key).
  */
 struct sector_cipher;
 
@@ -124,7 +135,14 @@ int cipher_spec_split(const char *spec, char *cipher, size_t cipher_len, char *m
 		      size_t mode_len);
 /* True if spec is a supported data cipher and key_len fits it. */
 bool sector_cipher_supported(const char *spec, size_t key_len);
-/* 0, -ENOTSUP (unknown spec), -EINVAL (bad key length or sector size), -ENOMEM. */
+/*
+ * Judges a header's cipher and key size: 0 usable; -ENOTSUP an unknown or
+ * unsupported cipher, chain or IV (adiantum, hctr2, capi: specs), or a key
+ * size a peer could use and we cannot; -EINVAL a key size that no
+ * implementation takes for this cipher (a damaged header).
+ */
+int sector_cipher_check(const char *spec, size_t key_len);
+/* 0, -ENOTSUP (unknown spec or key size), -EINVAL (bad key length or sector size), -ENOMEM. */
 int sector_cipher_new(const char *spec, const uint8_t *key, size_t key_len, uint32_t sector_size,
 		      struct sector_cipher **ret_cipher);
 /* A new independent context with the same key (one per thread). */

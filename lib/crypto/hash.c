@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
+#include <string.h>
 #include <strings.h>
 
 #include <openssl/crypto.h>
@@ -14,100 +15,144 @@
 #include "crypto/crypto_internal.h"
 
 struct crypto_hash_ctx {
+	EVP_MD *md; /* OpenSSL, or NULL with gh set */
 	EVP_MD_CTX *md_ctx;
+	gcry_md_hd_t gh; /* libgcrypt */
+	size_t len;
 };
 
 /*
  * LUKS headers name hashes the way cryptsetup does ("sha256"); OpenSSL 3 wants
  * its own algorithm names. Names are matched case-insensitively, as OpenSSL's
- * lookup is. Whether an entry works depends on the loaded providers: whirlpool
- * lives only in the legacy provider, so fetching it normally fails (-ENOTSUP).
+ * lookup is. OpenSSL serves every hash it provides (the SHA families through
+ * its default provider); libgcrypt the rest: whirlpool and ripemd160 live in
+ * OpenSSL's legacy provider, which is not loaded, and OpenSSL has no stribog
+ * and only the longest BLAKE2 variants. Both implement the same standards, so
+ * which library computes a digest never changes its value.
  */
 static const struct {
 	const char *luks;
-	const char *ossl;
+	const char *ossl; /* NULL: OpenSSL has none */
+	int gcry;	  /* 0: libgcrypt has none */
 } hash_names[] = {
-    {"sha1", "SHA1"},
-    {"sha224", "SHA2-224"},
-    {"sha256", "SHA2-256"},
-    {"sha384", "SHA2-384"},
-    {"sha512", "SHA2-512"},
-    {"ripemd160", "RIPEMD-160"},
-    {"whirlpool", "WHIRLPOOL"},
-    {"sha3-224", "SHA3-224"},
-    {"sha3-256", "SHA3-256"},
-    {"sha3-384", "SHA3-384"},
-    {"sha3-512", "SHA3-512"},
-    {"blake2b-512", "BLAKE2B-512"},
-    {"blake2s-256", "BLAKE2S-256"},
+    {"sha1", "SHA1", GCRY_MD_SHA1},
+    {"sha224", "SHA2-224", GCRY_MD_SHA224},
+    {"sha256", "SHA2-256", GCRY_MD_SHA256},
+    {"sha384", "SHA2-384", GCRY_MD_SHA384},
+    {"sha512", "SHA2-512", GCRY_MD_SHA512},
+    {"sha3-224", "SHA3-224", GCRY_MD_SHA3_224},
+    {"sha3-256", "SHA3-256", GCRY_MD_SHA3_256},
+    {"sha3-384", "SHA3-384", GCRY_MD_SHA3_384},
+    {"sha3-512", "SHA3-512", GCRY_MD_SHA3_512},
+    {"md5", "MD5", GCRY_MD_MD5}, /* QEMU offers it for PBKDF2 and ESSIV */
+    {"ripemd160", "RIPEMD-160", GCRY_MD_RMD160},
+    {"whirlpool", "WHIRLPOOL", GCRY_MD_WHIRLPOOL},
+    {"sm3", "SM3", GCRY_MD_SM3},
+    {"stribog256", NULL, GCRY_MD_STRIBOG256},
+    {"stribog512", NULL, GCRY_MD_STRIBOG512},
+    {"blake2b-160", NULL, GCRY_MD_BLAKE2B_160},
+    {"blake2b-256", NULL, GCRY_MD_BLAKE2B_256},
+    {"blake2b-384", NULL, GCRY_MD_BLAKE2B_384},
+    {"blake2b-512", "BLAKE2B-512", GCRY_MD_BLAKE2B_512},
+    {"blake2s-128", NULL, GCRY_MD_BLAKE2S_128},
+    {"blake2s-160", NULL, GCRY_MD_BLAKE2S_160},
+    {"blake2s-224", NULL, GCRY_MD_BLAKE2S_224},
+    {"blake2s-256", "BLAKE2S-256", GCRY_MD_BLAKE2S_256},
 };
 
-/* Fetches the digest for a LUKS hash name; NULL if unknown or not provided. */
+static int hash_index(const char *hash)
+{
+	if (hash == NULL)
+		return -1;
+	for (size_t i = 0; i < sizeof(hash_names) / sizeof(hash_names[0]); i++)
+		if (strcasecmp(hash, hash_names[i].luks) == 0)
+			return (int)i;
+	return -1;
+}
+
+static EVP_MD *ossl_fetch(int i)
+{
+	EVP_MD *md;
+
+	if (i < 0 || hash_names[i].ossl == NULL)
+		return NULL;
+	/* A missing algorithm is an answer here, not an error to leave queued. */
+	ERR_set_mark();
+	md = EVP_MD_fetch(NULL, hash_names[i].ossl, NULL);
+	if (md == NULL)
+		ERR_pop_to_mark();
+	else
+		ERR_clear_last_mark();
+	return md;
+}
+
+/* Fetches the OpenSSL digest for a LUKS hash name; NULL if unknown or not provided. */
 EVP_MD *crypto_md_fetch(const char *hash)
 {
-	size_t i;
+	return ossl_fetch(hash_index(hash));
+}
 
-	if (hash == NULL)
-		return NULL;
-	for (i = 0; i < sizeof(hash_names) / sizeof(hash_names[0]); i++) {
-		EVP_MD *md;
+/* libgcrypt's algorithm for a hash OpenSSL does not provide, or 0. */
+int crypto_gcry_md_algo(const char *hash)
+{
+	int i = hash_index(hash);
+	EVP_MD *md;
 
-		if (strcasecmp(hash, hash_names[i].luks) != 0)
-			continue;
-		/* A missing algorithm is an answer here, not an error to leave queued. */
-		ERR_set_mark();
-		md = EVP_MD_fetch(NULL, hash_names[i].ossl, NULL);
-		if (md == NULL)
-			ERR_pop_to_mark();
-		else
-			ERR_clear_last_mark();
-		return md;
+	if (i < 0 || hash_names[i].gcry == 0)
+		return 0;
+	md = ossl_fetch(i);
+	if (md != NULL) {
+		EVP_MD_free(md);
+		return 0;
 	}
-	return NULL;
+	if (crypto_gcry_init() < 0 || gcry_md_test_algo(hash_names[i].gcry) != 0)
+		return 0;
+	return hash_names[i].gcry;
 }
 
 /* Digest length in bytes of the named hash, or -ENOTSUP. */
 int crypto_hash_len(const char *hash)
 {
 	EVP_MD *md = crypto_md_fetch(hash);
-	int len;
+	int len, algo;
 
-	if (md == NULL)
+	if (md != NULL) {
+		len = EVP_MD_get_size(md);
+		EVP_MD_free(md);
+		return len > 0 ? len : -ENOTSUP;
+	}
+	algo = crypto_gcry_md_algo(hash);
+	if (algo == 0)
 		return -ENOTSUP;
-	len = EVP_MD_get_size(md);
-	EVP_MD_free(md);
+	len = (int)gcry_md_get_algo_dlen(algo);
 	return len > 0 ? len : -ENOTSUP;
 }
 
 /* One-shot digest of len bytes at data into out. 0, -ENOTSUP, -EIO. */
 int crypto_hash(const char *hash, const void *data, size_t len, uint8_t *out)
 {
-	EVP_MD *md = crypto_md_fetch(hash);
-	int r = 0;
-
-	if (md == NULL)
-		return -ENOTSUP;
-	if (!EVP_Digest(len > 0 ? data : "", len, out, NULL, md, NULL))
-		r = -EIO;
-	EVP_MD_free(md);
-	return r;
+	return crypto_hash_blocks(hash, data, len, 1, out);
 }
 
-/* Digests of n blocks (one algorithm fetch for all). 0, -ENOTSUP, -EIO. */
+/* Digests of n blocks (one context for all). 0, -ENOTSUP, -EIO. */
 int crypto_hash_blocks(const char *hash, const void *data, size_t block_len, size_t n, uint8_t *out)
 {
-	EVP_MD *md = crypto_md_fetch(hash);
+	struct crypto_hash_ctx *ctx = NULL;
 	const uint8_t *p = data;
-	int len, r = 0;
+	int r;
 
-	if (md == NULL)
-		return -ENOTSUP;
-	len = EVP_MD_get_size(md);
-	for (size_t i = 0; i < n && r == 0; i++)
-		if (!EVP_Digest(p + i * block_len, block_len, out + i * (size_t)len, NULL, md,
-				NULL))
-			r = -EIO;
-	EVP_MD_free(md);
+	r = crypto_hash_init(hash, &ctx);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < n && r == 0; i++) {
+		if (i > 0)
+			r = crypto_hash_reset(ctx);
+		if (r == 0 && block_len > 0)
+			r = crypto_hash_update(ctx, p + i * block_len, block_len);
+		if (r == 0)
+			r = crypto_hash_digest(ctx, out + i * ctx->len);
+	}
+	crypto_hash_ctx_free(ctx);
 	return r;
 }
 
@@ -115,35 +160,55 @@ int crypto_hash_blocks(const char *hash, const void *data, size_t block_len, siz
 int crypto_hash_init(const char *hash, struct crypto_hash_ctx **ret_ctx)
 {
 	struct crypto_hash_ctx *ctx = NULL;
-	EVP_MD *md = NULL;
-	int r;
+	int algo, r;
 
-	md = crypto_md_fetch(hash);
-	if (md == NULL) {
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL)
+		return -ENOMEM;
+	ctx->md = crypto_md_fetch(hash);
+	if (ctx->md != NULL) {
+		ctx->len = (size_t)EVP_MD_get_size(ctx->md);
+		ctx->md_ctx = EVP_MD_CTX_new();
+		if (ctx->md_ctx == NULL) {
+			r = -ENOMEM;
+			goto out;
+		}
+	} else {
+		algo = crypto_gcry_md_algo(hash);
+		if (algo == 0) {
+			r = -ENOTSUP;
+			goto out;
+		}
+		ctx->len = gcry_md_get_algo_dlen(algo);
+		/* Hashes keys (ESSIV salts, AF buffers): the handle's buffer is secret too. */
+		if (gcry_md_open(&ctx->gh, algo, crypto_gcry_md_flags()) != 0) {
+			ctx->gh = NULL;
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	if (ctx->len == 0 || ctx->len > CRYPTO_HASH_MAX) {
 		r = -ENOTSUP;
 		goto out;
 	}
-	ctx = calloc(1, sizeof(*ctx));
-	if (ctx == NULL) {
-		r = -ENOMEM;
+	r = crypto_hash_reset(ctx);
+	if (r < 0)
 		goto out;
-	}
-	ctx->md_ctx = EVP_MD_CTX_new();
-	if (ctx->md_ctx == NULL) {
-		r = -ENOMEM;
-		goto out;
-	}
-	if (!EVP_DigestInit_ex2(ctx->md_ctx, md, NULL)) {
-		r = -EIO;
-		goto out;
-	}
 	*ret_ctx = ctx;
 	ctx = NULL;
-	r = 0;
 out:
 	crypto_hash_ctx_free(ctx);
-	EVP_MD_free(md);
 	return r;
+}
+
+/* Starts a new message on the same algorithm. 0, -EIO. */
+int crypto_hash_reset(struct crypto_hash_ctx *ctx)
+{
+	if (ctx->gh != NULL) {
+		gcry_md_reset(ctx->gh);
+		return 0;
+	}
+	return EVP_DigestInit_ex2(ctx->md_ctx, ctx->md, NULL) ? 0 : -EIO;
 }
 
 /* Feeds len bytes into the digest. 0, -EINVAL, -EIO. */
@@ -153,28 +218,53 @@ int crypto_hash_update(struct crypto_hash_ctx *ctx, const void *data, size_t len
 		return -EINVAL;
 	if (len == 0)
 		return 0;
+	if (ctx->gh != NULL) {
+		gcry_md_write(ctx->gh, data, len);
+		return 0;
+	}
 	return EVP_DigestUpdate(ctx->md_ctx, data, len) ? 0 : -EIO;
+}
+
+/* Writes the digest (crypto_hash_ctx_len() bytes) to out; reset before reuse. 0, -EIO. */
+int crypto_hash_digest(struct crypto_hash_ctx *ctx, uint8_t *out)
+{
+	const unsigned char *d;
+
+	if (ctx->gh == NULL)
+		return EVP_DigestFinal_ex(ctx->md_ctx, out, NULL) ? 0 : -EIO;
+	d = gcry_md_read(ctx->gh, 0);
+	if (d == NULL)
+		return -EIO;
+	memcpy(out, d, ctx->len);
+	return 0;
+}
+
+size_t crypto_hash_ctx_len(const struct crypto_hash_ctx *ctx)
+{
+	return ctx->len;
 }
 
 /* Writes the digest to out and frees ctx, on success and on error. 0, -EINVAL, -EIO. */
 int crypto_hash_final(struct crypto_hash_ctx *ctx, uint8_t *out)
 {
-	int r = 0;
+	int r;
 
 	if (ctx == NULL)
 		return -EINVAL;
-	if (out == NULL || !EVP_DigestFinal_ex(ctx->md_ctx, out, NULL))
-		r = out == NULL ? -EINVAL : -EIO;
+	r = out == NULL ? -EINVAL : crypto_hash_digest(ctx, out);
 	crypto_hash_ctx_free(ctx);
 	return r;
 }
 
-/* Releases an unfinished digest context; NULL-safe. */
+/* Releases a digest context; NULL-safe. gcry_md_close() wipes its buffers. */
 void crypto_hash_ctx_free(struct crypto_hash_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
 	EVP_MD_CTX_free(ctx->md_ctx);
+	EVP_MD_free(ctx->md);
+	if (ctx->gh != NULL)
+		gcry_md_close(ctx->gh);
 	free(ctx);
 }
 

@@ -83,18 +83,39 @@ static int kdf_check_params(const struct kdf_params *p)
 	return -EINVAL;
 }
 
+/*
+ * PBKDF2-HMAC with a hash OpenSSL lacks: libgcrypt's implementation, whose
+ * HMAC state lives in the arena (gcry.c). An empty passphrase is valid in
+ * LUKS; gcry_kdf_derive() takes it as a zero length.
+ */
+static int derive_pbkdf2_gcry(int algo, const struct kdf_params *p, const void *pass,
+			      size_t pass_len, const uint8_t *salt, size_t salt_len, uint8_t *out,
+			      size_t out_len)
+{
+	gcry_error_t e;
+
+	e = gcry_kdf_derive(pass_len > 0 ? pass : "", pass_len, GCRY_KDF_PBKDF2, algo,
+			    salt_len > 0 ? salt : (const uint8_t *)"", salt_len, p->iterations,
+			    out_len, out);
+	if (e == 0)
+		return 0;
+	return gcry_err_code(e) == GPG_ERR_ENOMEM ? -ENOMEM : -EIO;
+}
+
 static int derive_pbkdf2(const struct kdf_params *p, const void *pass, size_t pass_len,
 			 const uint8_t *salt, size_t salt_len, uint8_t *out, size_t out_len)
 {
 	EVP_MD *md = NULL;
-	int r;
+	int algo, r;
 
 	if (pass_len > INT_MAX || salt_len > INT_MAX || out_len > INT_MAX)
 		return -EINVAL;
 	md = crypto_md_fetch(p->hash);
 	if (md == NULL) {
-		r = -ENOTSUP;
-		goto out;
+		algo = crypto_gcry_md_algo(p->hash);
+		if (algo == 0)
+			return -ENOTSUP;
+		return derive_pbkdf2_gcry(algo, p, pass, pass_len, salt, salt_len, out, out_len);
 	}
 	if (!PKCS5_PBKDF2_HMAC(pass_len > 0 ? pass : "", (int)pass_len,
 			       salt_len > 0 ? salt : (const uint8_t *)"", (int)salt_len,

@@ -286,6 +286,27 @@ void osslmem_get_stats(struct osslmem_stats *ret_stats)
 	pthread_mutex_unlock(&om_lock);
 }
 
+/*
+ * The same arena for libgcrypt (lib/crypto/gcry.c): its cipher and digest
+ * contexts hold Serpent, Twofish, Camellia and CAST5 key schedules and HMAC
+ * pads. gcrypt treats a NULL return as out of memory, so a zero-byte request
+ * gets the smallest block instead.
+ */
+void *osslmem_malloc(size_t len)
+{
+	return om_malloc(len > 0 ? len : 1, NULL, 0);
+}
+
+void *osslmem_realloc(void *p, size_t len)
+{
+	return om_realloc(p, len > 0 ? len : 1, NULL, 0);
+}
+
+void osslmem_free(void *p)
+{
+	om_free(p, NULL, 0);
+}
+
 /* Before main() and before any other constructor of this library could reach OpenSSL. */
 __attribute__((constructor)) static void osslmem_init(void)
 {

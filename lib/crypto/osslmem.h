@@ -33,4 +33,13 @@ struct osslmem_stats {
 /* A snapshot of the arena's counters (for tests and diagnostics). */
 void osslmem_get_stats(struct osslmem_stats *ret_stats);
 
+/*
+ * Direct use of the arena, whether or not OpenSSL accepted it: libgcrypt's
+ * allocation handlers (gcry.c). malloc/realloc/free semantics, except that a
+ * zero-byte request returns a valid block; freed blocks are wiped.
+ */
+void *osslmem_malloc(size_t len);
+void *osslmem_realloc(void *p, size_t len);
+void osslmem_free(void *p);
+
 #endif

@@ -1,15 +1,11 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* Cipher names read from a header: is this one the engine knows? */
+/* Cipher names read from a header: a damaged key size, or a cipher we merely lack? */
+#include <errno.h>
+
 #include "format/cipher_name.h"
 #include "crypto/backend.h"
-#include "base/util.h"
 
-bool cipher_name_known(const char *spec)
+bool cipher_key_size_invalid(const char *spec, size_t key_len)
 {
-	static const size_t sizes[] = {16, 24, 32, 64};
-
-	for (size_t i = 0; i < ARRAY_SIZE(sizes); i++)
-		if (sector_cipher_supported(spec, sizes[i]))
-			return true;
-	return false;
+	return sector_cipher_check(spec, key_len) == -EINVAL;
 }

@@ -28,6 +28,28 @@ out:
 	return r;
 }
 
+/*
+ * Why the length: a digest is PBKDF2-HMAC(vk), and HMAC pads a key shorter
+ * than the hash block with zeros, so vk and vk || 00 give the same digest.
+ * Without this check a key of the wrong length could pass (cryptsetup 2.8.7
+ * fixed the same hole) and then key a cipher of the wrong size.
+ */
+int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk, size_t vk_len)
+{
+	if (digest < 0 || digest >= LUKS_MAX_DIGESTS || !m->digests[digest].used)
+		return -EINVAL;
+	if (m->version == 1 && vk_len != m->key_size)
+		return 0;
+	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
+		const struct luks_keyslot *k = &m->keyslots[i];
+
+		if (m->version != 1 && k->kind == LUKS_KEYSLOT_LUKS2 &&
+		    (m->digests[digest].keyslots & (1ull << i)) && k->key_size != vk_len)
+			return 0;
+	}
+	return luks_digest_verify(&m->digests[digest], vk, vk_len);
+}
+
 int luks_digest_make(struct luks_digest *d, const char *hash, uint32_t iterations, size_t salt_len,
 		     size_t value_len, const uint8_t *vk, size_t vk_len)
 {
@@ -60,11 +82,14 @@ static int area_cipher(const struct luks_keyslot *k, const void *pass, size_t pa
 	if (!key)
 		return -ENOMEM;
 	r = kdf_derive(&k->kdf, pass, pass_len, k->salt, k->salt_len, key, k->area_key_size);
+	if (r == VMC_ENOTSUP)
+		log_err("keyslot PBKDF2 hash '%s' is not supported", k->kdf.hash);
 	if (r < 0)
 		goto out;
 	r = sector_cipher_new(k->area_cipher, key, k->area_key_size, LUKS_SECTOR, ret_c);
 	if (r == VMC_ENOTSUP)
-		log_err("keyslot area cipher '%s' is not supported", k->area_cipher);
+		log_err("keyslot area cipher '%s' with a %zu-bit key is not supported",
+			k->area_cipher, k->area_key_size * 8);
 out:
 	secmem_free(key);
 	return r;
@@ -107,9 +132,14 @@ int luks_keyslot_open(const struct luks_meta *m, struct storage *hdr, int slot, 
 	if (r < 0)
 		goto out;
 	r = af_merge(material, vk, k->key_size, k->stripes, k->af_hash);
+	if (r == VMC_ENOTSUP)
+		log_err("keyslot %d: anti-forensic hash '%s' is not supported", slot, k->af_hash);
 	if (r < 0)
 		goto out;
-	r = luks_digest_verify(&m->digests[k->digest], vk, k->key_size);
+	r = luks_volume_key_verify(m, k->digest, vk, k->key_size);
+	if (r == VMC_ENOTSUP)
+		log_err("keyslot %d: digest hash '%s' is not supported", slot,
+			m->digests[k->digest].hash);
 	if (r < 0)
 		goto out;
 	if (r == 0) {

@@ -6,8 +6,20 @@
 #include "format/meta.h"
 #include "io/storage.h"
 
-/* True when vk matches digest d (constant-time compare). Errors other than a mismatch: < 0. */
+/*
+ * 1 when the message vk matches digest d (constant-time compare), 0 when not;
+ * other errors < 0. For volume keys use luks_volume_key_verify(), which also
+ * checks the length: this one alone serves the re-encryption digest.
+ */
 int luks_digest_verify(const struct luks_digest *d, const uint8_t *vk, size_t vk_len);
+
+/*
+ * 1 when vk is the volume key of digest number digest of m: its length is the
+ * key size the header gives for that digest (LUKS1 key_bytes; LUKS2 the
+ * key_size of every keyslot the digest covers) and PBKDF2 of it matches. 0
+ * otherwise; errors < 0.
+ */
+int luks_volume_key_verify(const struct luks_meta *m, int digest, const uint8_t *vk, size_t vk_len);
 
 /*
  * Fills d (hash, iterations, a fresh salt of salt_len bytes, value of value_len

@@ -96,7 +96,7 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 		return VMC_ECORRUPT;
 	}
 	/* A known cipher with a key size it cannot take: a damaged header, not bad usage. */
-	if (cipher_name_known(m->cipher) && !sector_cipher_supported(m->cipher, key_bytes)) {
+	if (cipher_key_size_invalid(m->cipher, key_bytes)) {
 		log_err("LUKS1 header: a %u-byte key does not fit cipher %s", key_bytes, m->cipher);
 		return VMC_ECORRUPT;
 	}

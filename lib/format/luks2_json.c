@@ -486,8 +486,8 @@ static int check_key_sizes(const struct luks_meta *m)
 {
 	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
 		const struct luks_keyslot *k = &m->keyslots[i];
-		if (k->kind == LUKS_KEYSLOT_LUKS2 && cipher_name_known(k->area_cipher) &&
-		    !sector_cipher_supported(k->area_cipher, k->area_key_size)) {
+		if (k->kind == LUKS_KEYSLOT_LUKS2 &&
+		    cipher_key_size_invalid(k->area_cipher, k->area_key_size)) {
 			log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit its area "
 				"cipher %s",
 				i, k->area_key_size, k->area_cipher);
@@ -506,8 +506,7 @@ static int check_key_sizes(const struct luks_meta *m)
 				const struct luks_segment *g = &m->segments[s];
 				if (!(m->digests[d].segments & (1ull << s)) ||
 				    g->kind != LUKS_SEGMENT_CRYPT ||
-				    !cipher_name_known(g->cipher) ||
-				    sector_cipher_supported(g->cipher, k->key_size))
+				    !cipher_key_size_invalid(g->cipher, k->key_size))
 					continue;
 				log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit the "
 					"cipher %s of segment %d",

@@ -48,7 +48,7 @@ static size_t volume_key_len(const struct luks_meta *m, int digest)
 
 struct matcher {
 	const struct luks_meta *m;
-	const struct luks_digest *d;
+	int digest;
 	const struct scan_hits *hits;
 	size_t uniq[MAX_UNIQUE_KEYS]; /* hit indices of distinct keys */
 	size_t nuniq;
@@ -95,7 +95,8 @@ static int try(struct matcher *x, size_t a, size_t b)
 	if (b != SIZE_MAX)
 		memcpy(x->vk + x->aes_len, x->hits->v[b].key, x->aes_len);
 	x->out->tested++;
-	r = luks_digest_verify(x->d, x->vk, b != SIZE_MAX ? 2 * x->aes_len : x->aes_len);
+	r = luks_volume_key_verify(x->m, x->digest, x->vk,
+				   b != SIZE_MAX ? 2 * x->aes_len : x->aes_len);
 	if (r == 1) {
 		x->out->matched = true;
 		x->out->hit_a = a;
@@ -173,7 +174,7 @@ int scan_header_match(const char *path, const struct scan_hits *hits,
 		goto out;
 	}
 	x.m = &m;
-	x.d = &m.digests[dig];
+	x.digest = dig;
 	x.vk = secmem_alloc(vk_len);
 	if (!x.vk) {
 		r = -ENOMEM;

@@ -144,16 +144,31 @@ case_unsupported()
 	local c
 	BASE=$PWD/base.img
 	cs_luks2 "$BASE"
-	for c in serpent-xts-plain64 twofish-cbc-essiv:sha256 aes-ecb cipher_null-ecb aes-gcm-random \
-		aes-xts-essiv:sha256 aes-lrw-benbi "capi:xts(aes)-plain64" aes-cbc-essiv:nosuchhash ""; do
+	# Unknown or refused specs: the header is fine, using it is exit 7.
+	for c in cipher_null-ecb aes-gcm-random aes-lrw-benbi "capi:xts(aes)-plain64" \
+		aes-cbc-essiv:nosuchhash xchacha12,aes-adiantum-plain64 aes-hctr2-plain64 ""; do
 		try "segment cipher '$c'" 0 "0,7" 7 -- json-set segments.0.encryption "\"$c\""
 	done
-	try "keyslot area cipher serpent" 0 7 7 -- json-set keyslots.0.area.encryption '"serpent-xts-plain64"'
-	try "keyslot area cipher aes-xts with a 48-byte key" 6 6 6 -- \
+	# Supported with the header's 512-bit key: the data just decrypts to other bytes.
+	for c in serpent-xts-plain64 camellia-xts-plain64 aes-xts-essiv:sha256; do
+		try "segment cipher '$c'" 0 0 0 -- json-set segments.0.encryption "\"$c\""
+	done
+	# Known ciphers no implementation keys with 64 bytes: damaged.
+	for c in twofish-cbc-essiv:sha256 aes-ecb cast5-cbc-plain64; do
+		try "segment cipher '$c' with a 64-byte key" 6 6 6 -- \
+			json-set segments.0.encryption "\"$c\""
+	done
+	# A supported area cipher, a wrong one: the passphrase no longer opens the slot.
+	try "keyslot area cipher serpent" 0 2 2 -- json-set keyslots.0.area.encryption '"serpent-xts-plain64"'
+	# AES-192-XTS is valid (QEMU writes it), so a 48-byte aes-xts key is no damage.
+	try "keyslot area cipher aes-xts with a 48-byte key" 0 2 2 -- \
 		json-set keyslots.0.area.key_size 48
-	try "keyslot key_size 48 for aes-xts" 6 6 6 -- json-set keyslots.0.key_size 48
+	try "keyslot area cipher aes-xts with a 40-byte key" 6 6 6 -- \
+		json-set keyslots.0.area.key_size 40
+	try "keyslot key_size 40 for aes-xts" 6 6 6 -- json-set keyslots.0.key_size 40
 	try "keyslot af hash md4" 0 7 7 -- json-set keyslots.0.af.hash '"md4"'
-	try "keyslot kdf hash whirlpool" 0 7 7 -- json-set keyslots.0.kdf.hash '"whirlpool"'
+	try "keyslot kdf hash whirlpool" 0 2 2 -- json-set keyslots.0.kdf.hash '"whirlpool"'
+	try "keyslot kdf hash md4" 0 7 7 -- json-set keyslots.0.kdf.hash '"md4"'
 	try "digest hash unknown" 0 7 7 -- json-set digests.0.hash '"nosuchhash"'
 	try "digest type argon2" 7 7 7 -- json-set digests.0.type '"argon2"'
 	try "segment integrity" 7 7 7 -- json-set segments.0.integrity '{"type":"hmac(sha256)"}'

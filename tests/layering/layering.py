@@ -33,6 +33,9 @@ FLOORS = {
 NARROW = {("audit", "format"): {"format/qcow2_snap.h"}}
 PUBLIC = "vmcrypt.h"  # include/vmcrypt.h: the contract's types and codes, usable everywhere
 INCLUDE = re.compile(r'^\s*#\s*include\s+"([^"]+)"', re.M)
+SYSTEM_INCLUDE = re.compile(r'^\s*#\s*include\s+<([^>]+)>', re.M)
+# Libraries one module owns: their headers (and so their types) appear nowhere else.
+OWNED = {"openssl/": "crypto", "gcrypt.h": "crypto", "argon2.h": "crypto"}
 
 
 def sources(libdir):
@@ -61,6 +64,10 @@ def check(libdir):
         with open(os.path.join(libdir, rel), encoding="utf-8") as fh:
             text = fh.read()
         graph.setdefault(rel, set())
+        for inc in SYSTEM_INCLUDE.findall(text):
+            for prefix, owner in OWNED.items():
+                if inc.startswith(prefix) and mod != owner:
+                    bad.append(f"{rel}: includes <{inc}>, which only {owner}/ may use")
         for inc in INCLUDE.findall(text):
             if inc == PUBLIC:
                 continue
@@ -125,6 +132,7 @@ def self_test():
         "internal": ({"image/a.c": '#include "volume/v_internal.h"\n', "volume/v_internal.h": ""}, "private to module"),
         "cycle": ({"format/a.h": '#include "format/b.h"\n', "format/b.h": '#include "format/a.h"\n'}, "include cycle"),
         "root file": ({"api.c": ""}, "root of lib/"),
+        "owned library": ({"format/a.c": "#include <gcrypt.h>\n"}, "only crypto/ may use"),
         "unknown module": ({"newmod/x.c": ""}, "has no floor"),
         "narrow": ({"audit/a.c": '#include "format/luks1.h"\n', "format/luks1.h": ""}, "may include only"),
         "clean": ({"image/a.c": '#include "base/u.h"\n#include "vmcrypt.h"\n', "base/u.h": ""}, None),

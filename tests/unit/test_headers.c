@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Header (de)serialisation round trips for LUKS1 and LUKS2, copy selection and rejection. */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "check.h"
+#include "format/keyslot.h"
 #include "format/luks1.h"
 #include "format/luks2_hdr.h"
 #include "format/meta.h"
@@ -129,9 +132,42 @@ static void luks2_copies(void)
 	free(img);
 }
 
+/*
+ * A digest is PBKDF2-HMAC of the key, and HMAC zero-pads short keys: K || 00
+ * matches K's digest. Volume keys are also checked against the header's size.
+ */
+static void volume_key_length(void)
+{
+	static struct luks_meta m;
+	uint8_t k[33];
+
+	for (size_t i = 0; i < sizeof(k); i++)
+		k[i] = (uint8_t)(i + 1);
+	k[32] = 0;
+	memset(&m, 0, sizeof(m));
+	m.version = 2;
+	m.keyslots[3].kind = LUKS_KEYSLOT_LUKS2;
+	m.keyslots[3].key_size = 32;
+	m.keyslots[3].digest = 0;
+	CHECK_OK(luks_digest_make(&m.digests[0], "sha256", 1000, 32, 32, k, 32));
+	m.digests[0].keyslots = 1ull << 3;
+	CHECK_EQ(luks_volume_key_verify(&m, 0, k, 32), 1);
+	/* The collision is real: the digest alone accepts the 33-byte key. */
+	CHECK_EQ(luks_digest_verify(&m.digests[0], k, 33), 1);
+	CHECK_EQ(luks_volume_key_verify(&m, 0, k, 33), 0);
+	CHECK_EQ(luks_volume_key_verify(&m, 0, k, 31), 0);
+	/* LUKS1: key_bytes is the size. */
+	m.version = 1;
+	m.key_size = 32;
+	CHECK_EQ(luks_volume_key_verify(&m, 0, k, 32), 1);
+	CHECK_EQ(luks_volume_key_verify(&m, 0, k, 33), 0);
+	CHECK_EQ(luks_volume_key_verify(&m, 1, k, 32), -EINVAL);
+}
+
 int main(void)
 {
 	luks1_round_trip();
 	luks2_copies();
+	volume_key_length();
 	return 0;
 }

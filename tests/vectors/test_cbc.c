@@ -253,12 +253,13 @@ static void check_support(void)
 	CHECK(!sector_cipher_supported("aes-cbc-essiv:sha256", 64));
 	CHECK(sector_cipher_supported("aes-cbc-plain", 32));
 	CHECK(sector_cipher_supported("aes-cbc-plain64", 16));
-	/* An ESSIV hash must give an AES key: SHA-1's 20 bytes do not. */
+	/* An ESSIV hash must give a key of the block cipher: SHA-1's 20 bytes do not. */
 	CHECK(!sector_cipher_supported("aes-cbc-essiv:sha1", 32));
 	CHECK(!sector_cipher_supported("aes-cbc-essiv:nosuchhash", 32));
 	CHECK(!sector_cipher_supported("aes-cbc-essiv:", 32));
 	CHECK(!sector_cipher_supported("aes-cbc", 32));
-	CHECK(!sector_cipher_supported("aes-ecb", 32));
+	CHECK(sector_cipher_supported("aes-ecb", 32));
+	CHECK(!sector_cipher_supported("aes-ecb-", 32));
 	CHECK(!sector_cipher_supported("aes-cbc-plain64 ", 32));
 
 	fill(key, sizeof(key), 3);

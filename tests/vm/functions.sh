@@ -40,7 +40,22 @@ key=$scratch/key
 # The configurations, each in both directions. Fast KDF settings: these tests are about the
 # data path, and argon2 runs emulated in the guest.
 # shellcheck disable=SC2034 # used by the test scripts
-vm_configs=(luks2-xts-512 luks2-xts-4096 luks2-argon2id luks2-detached luks1-xts luks1-cbc-essiv)
+# The non-AES ones (the serpent/twofish/camellia modules in the guest) ride in the same
+# boots. VMC_VM_CONFIGS="NAME..." runs only the named ones.
+default_vm_configs=(luks2-xts-512 luks2-xts-4096 luks2-argon2id luks2-detached luks1-xts luks1-cbc-essiv
+	luks2-serpent-512 luks2-serpent-4096 luks2-twofish-512 luks2-twofish-4096
+	luks2-camellia-512 luks2-camellia-4096)
+# shellcheck disable=SC2034 # used by the test scripts
+read -ra vm_configs <<<"${VMC_VM_CONFIGS:-${default_vm_configs[*]}}"
+
+# config_host_formats NAME: true when the host's cryptsetup can luksFormat it without
+# device-mapper (AES only: for another cipher it asks dm-crypt whether the kernel has it).
+config_host_formats() {
+	case $1 in
+	*-serpent-* | *-twofish-* | *-camellia-*) return 1 ;;
+	esac
+	return 0
+}
 
 # config_opts NAME: the format options, identical for cryptsetup and vmcrypt.
 config_opts() {
@@ -64,6 +79,11 @@ config_opts() {
 		;;
 	luks1-cbc-essiv)
 		echo --type luks1 --cipher aes-cbc-essiv:sha256 --key-size 256 --hash sha256 "${pbkdf2[@]}"
+		;;
+	luks2-serpent-* | luks2-twofish-* | luks2-camellia-*)
+		local c=${1#luks2-}
+		echo --type luks2 --cipher "${c%-*}-xts-plain64" --key-size 512 --sector-size "${c##*-}" \
+			"${pbkdf2[@]}"
 		;;
 	*) fail "unknown configuration $1" ;;
 	esac

@@ -28,10 +28,13 @@ refresh=false
 # dm-crypt and the ciphers our LUKS test images use (xts, cbc, essiv, aes, sha256),
 # the user-space crypto API cryptsetup uses for keyslot areas (algif_skcipher),
 # and virtio block over PCI. Names that are built into the kernel are skipped.
+# The other block ciphers LUKS users pick (serpent, twofish, camellia, cast5) serve both
+# dm-crypt and cryptsetup's keyslot areas (AF_ALG).
 required_modules=(virtio_pci virtio_blk dm_mod dm_crypt ecb cbc xts essiv aes_generic
-	sha256_generic af_alg algif_skcipher algif_hash)
+	sha256_generic af_alg algif_skcipher algif_hash
+	serpent_generic twofish_common twofish_generic camellia_generic cast_common cast5_generic)
 # Accelerated variants: loaded when the guest CPU has the instructions, else ignored.
-optional_modules=(aesni_intel sha256_ssse3)
+optional_modules=(aesni_intel sha256_ssse3 serpent_sse2_x86_64 twofish_x86_64 camellia_x86_64)
 
 while [ $# -gt 0 ]; do
 	case $1 in
