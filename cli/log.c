@@ -10,7 +10,7 @@
 
 static const char *verb_name;
 static bool verbose_on;
-static bool quiet_on; /* errors and warnings counted, not shown */
+static bool quiet_on;	      /* errors and warnings counted, not shown */
 static char quiet_error[512]; /* the first error held back while quiet */
 /* The library may log from its worker threads. */
 static atomic_uint error_count;
