@@ -36,27 +36,10 @@ case_from_qemu()
 }
 
 # QEMU's luks driver writes into an image vmcrypt created with these options.
-case_qemu_writes()
-{
-	expect_exit 0 vmc create img --type luks1 --size "${DATA_KIB}K" --key-file "$PASS" --batch-mode \
-		"${FAST_PBKDF2[@]}" "$@"
-	make_plain plain "$DATA_KIB"
-	qemu-img convert -n -f raw --object "secret,id=sec0,file=$PASS" plain \
-		--target-image-opts "driver=luks,file.filename=img,key-secret=sec0" ||
-		fail "qemu-img could not write through its luks driver into vmcrypt's image ($*)"
-	expect_exit 0 vmc decrypt img out --key-file "$PASS"
-	expect_same out plain "vmcrypt decrypt of data QEMU wrote into vmcrypt's image ($*)"
-}
+case_qemu_writes() { qemu_writes_into "$DATA_KIB" "$@"; }
 
 # vmcrypt -> QEMU: encrypt --type luks1 with these options, read by QEMU's luks driver.
-case_to_qemu()
-{
-	make_plain plain "$DATA_KIB"
-	expect_exit 0 vmc encrypt plain img --type luks1 --key-file "$PASS" --batch-mode \
-		"${FAST_PBKDF2[@]}" "$@"
-	qemu_luks_read img "$PASS" out || fail "QEMU's luks driver cannot open vmcrypt's image ($*)"
-	expect_same out plain "QEMU's reading of vmcrypt encrypt --type luks1 $*"
-}
+case_to_qemu() { qemu_reads "$DATA_KIB" "$@"; }
 
 # cryptsetup encrypts in place (its own user-space crypto), vmcrypt decrypts.
 case_from_cryptsetup()

@@ -51,34 +51,10 @@ case_from_qemu()
 }
 
 # QEMU's luks driver writes into an image vmcrypt created.
-case_qemu_writes()
-{
-	expect_exit 0 vmc create img --type luks1 --size "${DATA_KIB}K" --key-file "$PASS" --batch-mode \
-		"${FAST_PBKDF2[@]}" "$@"
-	make_plain plain "$DATA_KIB"
-	qemu-img convert -n -f raw --object "secret,id=sec0,file=$PASS" plain \
-		--target-image-opts "driver=luks,file.filename=img,key-secret=sec0" ||
-		fail "qemu-img could not write through its luks driver into vmcrypt's image"
-	expect_exit 0 vmc decrypt img out --key-file "$PASS"
-	expect_same out plain "vmcrypt decrypt of data QEMU wrote into vmcrypt's LUKS1 image"
-}
+case_qemu_writes() { qemu_writes_into "$DATA_KIB" "$@"; }
 
 # vmcrypt -> QEMU.
-case_to_qemu()
-{
-	make_plain plain "$DATA_KIB"
-	expect_exit 0 vmc encrypt plain img --type luks1 --key-file "$PASS" --batch-mode "${FAST_PBKDF2[@]}" "$@"
-	qemu-img info --object "secret,id=sec0,file=$PASS" \
-		--image-opts "driver=luks,file.filename=img,key-secret=sec0" >info.out 2>&1 ||
-		{ cat info.out >&2; fail "qemu-img info rejects vmcrypt's LUKS1 image"; }
-	qemu_luks_read img "$PASS" out ||
-		fail "QEMU's luks driver cannot open vmcrypt's LUKS1 image ($*)"
-	expect_same out plain "QEMU's reading of vmcrypt encrypt --type luks1 $* vs the plaintext"
-	# A wrong passphrase must not open it in QEMU either (the header is not trivially open).
-	if qemu_luks_read img "$WRONG" out-wrong 2>/dev/null; then
-		fail "QEMU opened vmcrypt's image with a wrong passphrase"
-	fi
-}
+case_to_qemu() { qemu_reads "$DATA_KIB" "$@"; }
 
 # nbdkit luks filter: reads vmcrypt's image, writes into it.
 case_nbdkit()
