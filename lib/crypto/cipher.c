@@ -478,8 +478,8 @@ int sector_cipher_check(const char *spec, size_t key_len)
  * -EINVAL (bad key length, sector size, or an XTS key whose halves are
  * equal), -ENOMEM, -EIO.
  */
-int sector_cipher_new(const char *spec, const uint8_t *key, size_t key_len, uint32_t sector_size,
-		      struct sector_cipher **ret_cipher)
+static int sc_new(const char *spec, const uint8_t *key, size_t key_len, uint32_t sector_size,
+		  bool gcry_only, struct sector_cipher **ret_cipher)
 {
 	struct sc_spec s;
 	int r;
@@ -489,22 +489,20 @@ int sector_cipher_new(const char *spec, const uint8_t *key, size_t key_len, uint
 	r = parse_spec(spec, &s);
 	if (r < 0)
 		return r;
-	return sc_create(&s, key, key_len, sector_size, false, ret_cipher);
+	return sc_create(&s, key, key_len, sector_size, gcry_only, ret_cipher);
+}
+
+int sector_cipher_new(const char *spec, const uint8_t *key, size_t key_len, uint32_t sector_size,
+		      struct sector_cipher **ret_cipher)
+{
+	return sc_new(spec, key, key_len, sector_size, false, ret_cipher);
 }
 
 /* As sector_cipher_new(), always through libgcrypt (tests compare the two backends on AES). */
 int sector_cipher_new_gcry(const char *spec, const uint8_t *key, size_t key_len,
 			   uint32_t sector_size, struct sector_cipher **ret_cipher)
 {
-	struct sc_spec s;
-	int r;
-
-	if (key == NULL || ret_cipher == NULL)
-		return -EINVAL;
-	r = parse_spec(spec, &s);
-	if (r < 0)
-		return r;
-	return sc_create(&s, key, key_len, sector_size, true, ret_cipher);
+	return sc_new(spec, key, key_len, sector_size, true, ret_cipher);
 }
 
 /*
