@@ -142,6 +142,13 @@ bool sector_cipher_supported(const char *spec, size_t key_len);
  * implementation takes for this cipher (a damaged header).
  */
 int sector_cipher_check(const char *spec, size_t key_len);
+/*
+ * Why a cipher spec that dm-crypt knows cannot be done here, as a clause to
+ * append to an error (" (adiantum needs ...)"), or "" when there is nothing
+ * more to say than "not supported". Never NULL.
+ */
+const char *sector_cipher_why(const char *spec);
+
 /* 0, -ENOTSUP (unknown spec or key size), -EINVAL (bad key length or sector size), -ENOMEM. */
 int sector_cipher_new(const char *spec, const uint8_t *key, size_t key_len, uint32_t sector_size,
 		      struct sector_cipher **ret_cipher);

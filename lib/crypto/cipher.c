@@ -478,6 +478,21 @@ int sector_cipher_check(const char *spec, size_t key_len)
  * -EINVAL (bad key length, sector size, or an XTS key whose halves are
  * equal), -ENOMEM, -EIO.
  */
+const char *sector_cipher_why(const char *spec)
+{
+	if (!spec)
+		return "";
+	if (strstr(spec, "adiantum"))
+		return " (adiantum needs XChaCha12 and NHPoly1305, which neither OpenSSL nor "
+		       "libgcrypt provides)";
+	if (strstr(spec, "hctr2"))
+		return " (HCTR2 is a kernel mode that neither OpenSSL nor libgcrypt provides)";
+	if (strncmp(spec, "capi:", 5) == 0)
+		return " (capi: names a kernel crypto API template, which only dm-crypt can "
+		       "instantiate)";
+	return "";
+}
+
 static int sc_new(const char *spec, const uint8_t *key, size_t key_len, uint32_t sector_size,
 		  bool gcry_only, struct sector_cipher **ret_cipher)
 {

@@ -122,8 +122,8 @@ static int plan_format(const struct vmc_format_params *p, const struct format_ho
 	xts = strstr(plan->cipher, "-xts-") != NULL;
 	plan->key_len = p->key_bits ? p->key_bits / 8 : (xts ? 64 : 32);
 	if ((p->key_bits % 8) || !sector_cipher_supported(plan->cipher, plan->key_len)) {
-		log_err("cipher %s with a %zu-bit key is not supported", plan->cipher,
-			plan->key_len * 8);
+		log_err("cipher %s with a %zu-bit key is not supported%s", plan->cipher,
+			plan->key_len * 8, sector_cipher_why(plan->cipher));
 		return VMC_ENOTSUP;
 	}
 	if (p->volume_key && p->volume_key_len != plan->key_len) {

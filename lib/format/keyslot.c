@@ -88,8 +88,8 @@ static int area_cipher(const struct luks_keyslot *k, const void *pass, size_t pa
 		goto out;
 	r = sector_cipher_new(k->area_cipher, key, k->area_key_size, LUKS_SECTOR, ret_c);
 	if (r == VMC_ENOTSUP)
-		log_err("keyslot area cipher '%s' with a %zu-bit key is not supported",
-			k->area_cipher, k->area_key_size * 8);
+		log_err("keyslot area cipher '%s' with a %zu-bit key is not supported%s",
+			k->area_cipher, k->area_key_size * 8, sector_cipher_why(k->area_cipher));
 out:
 	secmem_free(key);
 	return r;

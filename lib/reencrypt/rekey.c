@@ -99,8 +99,8 @@ static int plan_final(struct reenc_dev *d, const struct vmc_reencrypt_params *p,
 		  : p->cipher ? (strstr(final->cipher, "-xts-") ? 64 : 32)
 			      : (any ? any->key_size : 64);
 	if ((p->key_bits % 8) || !sector_cipher_supported(final->cipher, key_len)) {
-		log_err("cipher %s with a %zu-bit key is not supported", final->cipher,
-			key_len * 8);
+		log_err("cipher %s with a %zu-bit key is not supported%s", final->cipher,
+			key_len * 8, sector_cipher_why(final->cipher));
 		return VMC_ENOTSUP;
 	}
 	if (final->sector_size < 512 || final->sector_size > 4096 ||

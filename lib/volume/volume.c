@@ -60,8 +60,8 @@ int volume_new(struct storage *st, const struct volume_spec *specs, int n, uint6
 			continue;
 		r = sector_cipher_new(sp->cipher, sp->key, sp->key_len, sp->sector_size, &e->proto);
 		if (r == VMC_ENOTSUP)
-			log_err("data cipher '%s' with a %zu-bit key is not supported", sp->cipher,
-				sp->key_len * 8);
+			log_err("data cipher '%s' with a %zu-bit key is not supported%s",
+				sp->cipher, sp->key_len * 8, sector_cipher_why(sp->cipher));
 		else if (r == -EINVAL)
 			log_err("data cipher '%s': invalid key size %zu bits or sector size %u",
 				sp->cipher, sp->key_len * 8, sp->sector_size);
