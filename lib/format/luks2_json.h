@@ -5,7 +5,7 @@
 
 #include "format/meta.h"
 
-#define LUKS2_JSON_MAX_DEPTH 16
+#define LUKS2_JSON_MAX_DEPTH 32 /* json-c's default, as cryptsetup parses */
 
 /* Parses JSON text (len bytes, need not be NUL-terminated) into a new tree. VMC_ECORRUPT on error.
  */
