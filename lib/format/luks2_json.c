@@ -598,9 +598,9 @@ static uint64_t segment_end(const struct luks_segment *s)
  * The segments object as a whole: ids 0..n-1 without gaps, the regular
  * segments first and the backup-* ones after them, at least one regular
  * segment, only the last regular one of size "dynamic", regular segments on
- * distinct bytes, and every crypt segment covered by a digest.
+ * distinct bytes, and (unless draft) every crypt segment covered by a digest.
  */
-static int check_segments(const struct luks_meta *m, int count)
+static int check_segments(const struct luks_meta *m, int count, bool draft)
 {
 	int first_backup = -1, last_regular = -1;
 
@@ -622,7 +622,7 @@ static int check_segments(const struct luks_meta *m, int count)
 		} else {
 			last_regular = i;
 		}
-		if (s->kind == LUKS_SEGMENT_CRYPT) {
+		if (s->kind == LUKS_SEGMENT_CRYPT && !draft) {
 			bool covered = false;
 			for (int d = 0; d < LUKS_MAX_DIGESTS; d++)
 				covered |=
@@ -697,10 +697,10 @@ static int check_areas(const struct luks_meta *m, uint64_t hdr_size)
 /*
  * Cross-references: the keyslots area ends before the first data (a lowest
  * offset of 0 means a detached header), digests name existing keyslots and
- * segments, every luks2 keyslot is bound to exactly one digest, and a
- * reencrypt keyslot goes with an online-reencrypt requirement (one each).
+ * segments, and (unless draft) every luks2 keyslot is bound to exactly one
+ * digest and a reencrypt keyslot goes with an online-reencrypt requirement.
  */
-static int check_references(const struct luks_meta *m, uint64_t hdr_size)
+static int check_references(const struct luks_meta *m, uint64_t hdr_size, bool draft)
 {
 	uint64_t lowest = UINT64_MAX, bound = 0;
 	int reenc = 0;
@@ -743,6 +743,8 @@ static int check_references(const struct luks_meta *m, uint64_t hdr_size)
 			}
 		}
 	}
+	if (draft)
+		return 0;
 	for (int k = 0; k < LUKS_MAX_KEYSLOTS; k++) {
 		if (m->keyslots[k].kind == LUKS_KEYSLOT_LUKS2 && !(bound & (1ull << k))) {
 			log_err("LUKS2 header: keyslot %d: not bound to a digest", k);
@@ -773,7 +775,7 @@ static void bind_digests(struct luks_meta *m)
 	}
 }
 
-int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
+static int to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m, bool draft)
 {
 	json_object *keyslots, *digests, *segments, *tokens, *config;
 	int nseg = 0, r;
@@ -834,9 +836,19 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 		log_err("LUKS2 header: no segments");
 		return VMC_ECORRUPT;
 	}
-	if ((r = check_segments(m, nseg)) < 0 || (r = check_areas(m, hdr_size)) < 0 ||
-	    (r = check_references(m, hdr_size)) < 0)
+	if ((r = check_segments(m, nseg, draft)) < 0 || (r = check_areas(m, hdr_size)) < 0 ||
+	    (r = check_references(m, hdr_size, draft)) < 0)
 		return r;
 	bind_digests(m);
 	return 0;
+}
+
+int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
+{
+	return to_meta(j, hdr_size, m, false);
+}
+
+int luks2_json_to_meta_draft(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
+{
+	return to_meta(j, hdr_size, m, true);
 }
