@@ -11,7 +11,9 @@ int cmd_test_key(const struct cli_opts *o, char **args, int nargs)
 	(void)nargs;
 	r = stdin_check(o, false);
 	if (r == 0)
-		r = open_unlocked(o, args[0], &img, &slot);
+		r = image_open(o, args[0], true, &img);
+	if (r == 0)
+		r = image_test_passphrase(o, img, args[0], &slot);
 	if (r == 0)
 		verbose("Key slot %d unlocked.", slot);
 	vmc_image_free(img);

@@ -199,6 +199,20 @@ int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *pa
 	return r;
 }
 
+int image_test_passphrase(const struct cli_opts *o, struct vmc_image *img, const char *path,
+			  int *ret_keyslot)
+{
+	uint8_t *pass = NULL;
+	size_t len = 0;
+	int r;
+
+	r = passphrase_get(o, path, &pass, &len);
+	if (r == 0)
+		r = vmc_image_test_passphrase(img, pass, len, o->key_slot, ret_keyslot);
+	vmc_secret_free(pass);
+	return r;
+}
+
 int open_unlocked(const struct cli_opts *o, const char *path, struct vmc_image **ret_img,
 		  int *ret_keyslot)
 {

@@ -73,6 +73,9 @@ int image_path_parse(const struct cli_opts *o, const char *path, char **ret_path
 /* Opens path (with --header), or partition N of it (--partition N, or path IMAGE@N). */
 int image_open(const struct cli_opts *o, const char *path, bool read_only,
 	       struct vmc_image **ret_img);
+/* Reads the passphrase for path and checks it against img's keyslots only (test-key). */
+int image_test_passphrase(const struct cli_opts *o, struct vmc_image *img, const char *path,
+			  int *ret_keyslot);
 /* Reads the passphrase for path (key file options) and unlocks img (--key-slot). */
 int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,
 		 int *ret_keyslot);

@@ -120,6 +120,14 @@ VMC_API int vmc_image_dump(struct vmc_image *img, bool json, char **ret_text);
  */
 VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pass_len, int keyslot,
 			     int *ret_keyslot);
+/*
+ * Checks a passphrase against the keyslots and digests only, as `cryptsetup
+ * open --test-passphrase` does: the data segments are neither read nor needed
+ * (an unknown mandatory requirement, a segment or cipher vmcrypt cannot read
+ * do not stop it). The image stays locked. Errors as vmc_image_unlock.
+ */
+VMC_API int vmc_image_test_passphrase(struct vmc_image *img, const void *pass, size_t pass_len,
+				      int keyslot, int *ret_keyslot);
 /* Copies the volume key of an unlocked image into a new secret buffer (free with vmc_secret_free).
  */
 VMC_API int vmc_image_volume_key(struct vmc_image *img, uint8_t **ret_key, size_t *ret_len);

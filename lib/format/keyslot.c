@@ -109,8 +109,22 @@ int luks_keyslot_open(const struct luks_meta *m, struct storage *hdr, int slot, 
 	k = &m->keyslots[slot];
 	if (k->kind != LUKS_KEYSLOT_LUKS2 || k->digest < 0)
 		return -ENOENT;
+	/* Defects cryptsetup too finds only when it opens the slot (the header is valid). */
+	if (k->defect) {
+		log_err("keyslot %d: %s", slot, k->defect_why);
+		return k->defect;
+	}
+	if (m->digests[k->digest].defect) {
+		log_err("digest %d: %s", k->digest, m->digests[k->digest].defect_why);
+		return m->digests[k->digest].defect;
+	}
+	/*
+	 * The key material as cryptsetup reads it: key_size * stripes from the
+	 * area's offset. Its declared size bounds what vmcrypt writes, not what it
+	 * reads (a read past it reads other header bytes, which cannot verify).
+	 */
 	mlen = af_split_sectors_bytes(k->key_size, k->stripes);
-	if (mlen == 0 || mlen > k->area_size || mlen > SIZE_MAX)
+	if (mlen == 0 || mlen > SIZE_MAX)
 		return VMC_ECORRUPT;
 	material = secmem_alloc((size_t)mlen);
 	vk = secmem_alloc(k->key_size);

@@ -34,16 +34,10 @@ _Static_assert(sizeof(((struct luks_meta *)0)->raw1) == LUKS1_HDR_LEN, "raw LUKS
 
 static const uint8_t luks1_magic[6] = {'L', 'U', 'K', 'S', 0xba, 0xbe};
 
-/* A NUL-terminated field of at most len bytes. */
-static int get_str(const uint8_t *buf, size_t off, size_t len, char *dst, size_t dst_len,
-		   const char *what)
+/* A string field of len bytes; its last byte is ignored, as cryptsetup ignores it. */
+static void get_str(const uint8_t *buf, size_t off, size_t len, char *dst, size_t dst_len)
 {
-	if (strnlen((const char *)buf + off, len) >= len || len > dst_len) {
-		log_err("LUKS1 header: %s field is not terminated", what);
-		return VMC_ECORRUPT;
-	}
-	copy_fixed_str(dst, dst_len, buf + off, len);
-	return 0;
+	copy_fixed_str(dst, dst_len < len ? dst_len : len, buf + off, len - 1);
 }
 
 uint32_t luks1_layout(size_t key_size, uint32_t stripes, uint32_t *ret_slot_sectors)
@@ -57,11 +51,70 @@ uint32_t luks1_layout(size_t key_size, uint32_t stripes, uint32_t *ret_slot_sect
 	return (uint32_t)round_up_u64(end, 4096);
 }
 
+/*
+ * The keyslot table as cryptsetup checks it, every slot, active or not: 4000
+ * stripes, key material after the header, before the payload (unless it is 0,
+ * a detached header) and not overlapping the next slot's, in offset order.
+ */
+static int check_slots(const uint8_t *buf, uint32_t key_bytes, uint32_t payload, uint64_t dev_size)
+{
+	uint32_t secs = (uint32_t)(af_split_sectors_bytes(key_bytes, LUKS1_STRIPES) / LUKS_SECTOR);
+	uint32_t off[LUKS1_NUM_KEYSLOTS];
+	int order[LUKS1_NUM_KEYSLOTS];
+
+	for (int i = 0; i < LUKS1_NUM_KEYSLOTS; i++) {
+		const uint8_t *ks = buf + L1_KEYSLOTS + i * L1_KS_LEN;
+		uint32_t stripes = load_be32(ks + L1_KS_STRIPES);
+
+		off[i] = load_be32(ks + L1_KS_OFFSET);
+		order[i] = i;
+		if (stripes != LUKS1_STRIPES) {
+			log_err("LUKS1 header: keyslot %d: %u stripes, not %u", i, stripes,
+				LUKS1_STRIPES);
+			return VMC_ECORRUPT;
+		}
+		if ((uint64_t)off[i] * LUKS_SECTOR < LUKS1_HDR_LEN) {
+			log_err("LUKS1 header: keyslot %d: key material at sector %u overlaps the "
+				"header",
+				i, off[i]);
+			return VMC_ECORRUPT;
+		}
+		if (payload && (uint64_t)off[i] + secs > payload) {
+			log_err("LUKS1 header: keyslot %d: key material at sector %u reaches past "
+				"the payload at sector %u",
+				i, off[i], payload);
+			return VMC_ECORRUPT;
+		}
+	}
+	for (int i = 1; i < LUKS1_NUM_KEYSLOTS; i++)
+		for (int j = i; j > 0 && off[order[j]] < off[order[j - 1]]; j--) {
+			int t = order[j];
+			order[j] = order[j - 1];
+			order[j - 1] = t;
+		}
+	for (int i = 1; i < LUKS1_NUM_KEYSLOTS; i++) {
+		if ((uint64_t)off[order[i - 1]] + secs > off[order[i]]) {
+			log_err("LUKS1 header: keyslot %d: key material overlaps keyslot %d",
+				order[i - 1], order[i]);
+			return VMC_ECORRUPT;
+		}
+	}
+	if (dev_size &&
+	    ((uint64_t)off[order[LUKS1_NUM_KEYSLOTS - 1]] + secs) * LUKS_SECTOR > dev_size) {
+		log_err("LUKS1 header: the image is truncated: the keyslots need %llu bytes, it "
+			"has %llu",
+			(unsigned long long)(off[order[LUKS1_NUM_KEYSLOTS - 1]] + secs) *
+			    LUKS_SECTOR,
+			(unsigned long long)dev_size);
+		return VMC_ECORRUPT;
+	}
+	return 0;
+}
+
 int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_meta *m)
 {
 	char cipher[32], mode[32];
 	uint32_t key_bytes, payload, mk_iter;
-	uint64_t af_bytes;
 	int r;
 
 	if (len < LUKS1_HDR_LEN || memcmp(buf + L1_MAGIC, luks1_magic, 6) != 0)
@@ -73,16 +126,11 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 	m->version = 1;
 	memcpy(m->raw1, buf, LUKS1_HDR_LEN);
 	m->have_raw1 = true;
-	if ((r = get_str(buf, L1_CIPHER_NAME, 32, cipher, sizeof(cipher), "cipher name")) < 0 ||
-	    (r = get_str(buf, L1_CIPHER_MODE, 32, mode, sizeof(mode), "cipher mode")) < 0 ||
-	    (r = get_str(buf, L1_HASH_SPEC, 32, m->hash, sizeof(m->hash), "hash")) < 0 ||
-	    (r = get_str(buf, L1_UUID, 40, m->uuid, sizeof(m->uuid), "uuid")) < 0)
-		return r;
-	if (snprintf(m->cipher, sizeof(m->cipher), "%s-%s", cipher, mode) >=
-	    (int)sizeof(m->cipher)) {
-		log_err("LUKS1 header: cipher name and mode are too long");
-		return VMC_ECORRUPT;
-	}
+	get_str(buf, L1_CIPHER_NAME, 32, cipher, sizeof(cipher));
+	get_str(buf, L1_CIPHER_MODE, 32, mode, sizeof(mode));
+	get_str(buf, L1_HASH_SPEC, 32, m->hash, sizeof(m->hash));
+	get_str(buf, L1_UUID, 40, m->uuid, sizeof(m->uuid));
+	snprintf(m->cipher, sizeof(m->cipher), "%s-%s", cipher, mode);
 
 	key_bytes = load_be32(buf + L1_KEY_BYTES);
 	payload = load_be32(buf + L1_PAYLOAD_OFFSET);
@@ -91,19 +139,12 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 		log_err("LUKS1 header: invalid key size %u bytes", key_bytes);
 		return VMC_ECORRUPT;
 	}
-	if (mk_iter == 0) {
-		log_err("LUKS1 header: invalid master key digest iteration count");
-		return VMC_ECORRUPT;
-	}
-	/* A known cipher with a key size it cannot take: a damaged header, not bad usage. */
-	if (cipher_key_size_invalid(m->cipher, key_bytes)) {
-		log_err("LUKS1 header: a %u-byte key does not fit cipher %s", key_bytes, m->cipher);
-		return VMC_ECORRUPT;
-	}
 	if (crypto_hash_len(m->hash) < 0) {
 		log_err("LUKS1 header: unsupported hash '%s'", m->hash);
 		return VMC_ENOTSUP;
 	}
+	if ((r = check_slots(buf, key_bytes, payload, dev_size)) < 0)
+		return r;
 	m->key_size = key_bytes;
 	m->payload_offset = payload;
 
@@ -116,6 +157,10 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 	memcpy(m->digests[0].value, buf + L1_MK_DIGEST, LUKS1_DIGEST_LEN);
 	m->digests[0].value_len = LUKS1_DIGEST_LEN;
 	m->digests[0].segments = 1;
+	if (mk_iter == 0)
+		snprintf(m->digests[0].defect_why, sizeof(m->digests[0].defect_why),
+			 "master key digest iteration count 0");
+	m->digests[0].defect = mk_iter == 0 ? VMC_ECORRUPT : 0;
 
 	m->segments[0].kind = LUKS_SEGMENT_CRYPT;
 	m->segments[0].offset = (uint64_t)payload * LUKS_SECTOR;
@@ -129,40 +174,16 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 		uint32_t active = load_be32(ks + L1_KS_ACTIVE);
 		uint32_t offset = load_be32(ks + L1_KS_OFFSET);
 		uint32_t stripes = load_be32(ks + L1_KS_STRIPES);
-		uint64_t end;
 
-		if (active == LUKS1_KEY_DISABLED) {
-			/* Remember where the free slot's area is, to write it back as found. */
+		if (active != LUKS1_KEY_ENABLED) {
+			/*
+			 * Disabled, or a state that is neither (cryptsetup calls such a
+			 * slot invalid and never opens it): remember where its area is,
+			 * to write it back as found.
+			 */
 			k->area_offset = (uint64_t)offset * LUKS_SECTOR;
 			k->stripes = stripes;
 			continue;
-		}
-		if (active != LUKS1_KEY_ENABLED) {
-			log_err("LUKS1 header: keyslot %d has an invalid state 0x%08x", i, active);
-			return VMC_ECORRUPT;
-		}
-		if (stripes == 0 || stripes > LUKS_STRIPES_MAX) {
-			log_err("LUKS1 header: keyslot %d: invalid stripes %u", i, stripes);
-			return VMC_ECORRUPT;
-		}
-		af_bytes = af_split_sectors_bytes(key_bytes, stripes);
-		end = (uint64_t)offset * LUKS_SECTOR + af_bytes;
-		if (dev_size && end > dev_size && offset >= LUKS1_HDR_LEN / LUKS_SECTOR + 1) {
-			log_err("LUKS1 header: the image is truncated: keyslot %d's key material "
-				"ends at byte %llu, beyond the end of the image (%llu bytes)",
-				i, (unsigned long long)end, (unsigned long long)dev_size);
-			return VMC_ECORRUPT;
-		}
-		if (offset < LUKS1_HDR_LEN / LUKS_SECTOR + 1 ||
-		    (payload && end > (uint64_t)payload * LUKS_SECTOR)) {
-			log_err("LUKS1 header: keyslot %d: key material at sector %u is outside "
-				"the header area",
-				i, offset);
-			return VMC_ECORRUPT;
-		}
-		if (load_be32(ks + L1_KS_ITER) == 0) {
-			log_err("LUKS1 header: keyslot %d: invalid iteration count", i);
-			return VMC_ECORRUPT;
 		}
 		k->kind = LUKS_KEYSLOT_LUKS2;
 		k->priority = 1;
@@ -175,24 +196,19 @@ int luks1_parse(const uint8_t *buf, size_t len, uint64_t dev_size, struct luks_m
 		snprintf(k->af_hash, sizeof(k->af_hash), "%s", m->hash);
 		k->stripes = stripes;
 		k->area_offset = (uint64_t)offset * LUKS_SECTOR;
-		k->area_size = af_bytes;
+		k->area_size = af_split_sectors_bytes(key_bytes, stripes);
 		snprintf(k->area_cipher, sizeof(k->area_cipher), "%s", m->cipher);
 		k->area_key_size = key_bytes;
 		k->digest = 0;
 		m->digests[0].keyslots |= 1ull << i;
-	}
-
-	/* Keyslot areas must not overlap one another. */
-	for (int i = 0; i < LUKS1_NUM_KEYSLOTS; i++) {
-		for (int j = i + 1; j < LUKS1_NUM_KEYSLOTS; j++) {
-			const struct luks_keyslot *a = &m->keyslots[i], *b = &m->keyslots[j];
-			if (a->kind == LUKS_KEYSLOT_UNUSED || b->kind == LUKS_KEYSLOT_UNUSED)
-				continue;
-			if (a->area_offset < b->area_offset + b->area_size &&
-			    b->area_offset < a->area_offset + a->area_size) {
-				log_err("LUKS1 header: keyslots %d and %d overlap", i, j);
-				return VMC_ECORRUPT;
-			}
+		/* Found when the slot is opened, as cryptsetup finds them. */
+		if (k->kdf.iterations == 0) {
+			k->defect = VMC_ECORRUPT;
+			snprintf(k->defect_why, sizeof(k->defect_why), "iteration count 0");
+		} else if (cipher_key_size_invalid(m->cipher, key_bytes)) {
+			k->defect = VMC_ECORRUPT;
+			snprintf(k->defect_why, sizeof(k->defect_why),
+				 "a %u-byte key does not fit cipher %s", key_bytes, m->cipher);
 		}
 	}
 	return 0;

@@ -76,8 +76,14 @@ static int read_copy(luks2_read_fn *read, void *ctx, uint64_t off, const uint8_t
 		return r == -ENODATA ? VMC_ENOTLUKS : r;
 	if (memcmp(bin + H_MAGIC, magic, 6) != 0)
 		return VMC_ENOTLUKS;
-	if (load_be16(bin + H_VERSION) != 2)
+	if (load_be16(bin + H_VERSION) != 2) {
+		/* LUKS magic with a version no one knows: cryptsetup stops there too. */
+		if (magic == magic1 && load_be16(bin + H_VERSION) != 1) {
+			log_err("LUKS header: unsupported version %u", load_be16(bin + H_VERSION));
+			return VMC_ENOTSUP;
+		}
 		return VMC_ENOTLUKS;
+	}
 	c->hdr_size = load_be64(bin + H_HDR_SIZE);
 	c->seqid = load_be64(bin + H_SEQID);
 	if (!hdr_size_allowed(c->hdr_size)) {
@@ -92,7 +98,7 @@ static int read_copy(luks2_read_fn *read, void *ctx, uint64_t off, const uint8_t
 	hlen = crypto_hash_len(alg);
 	if (hlen < 0 || hlen > H_CSUM_LEN) {
 		log_warn("LUKS2 %s header: unsupported checksum algorithm '%s'", name, alg);
-		return VMC_ENOTSUP;
+		return VMC_ECORRUPT;
 	}
 	c->area = malloc(c->hdr_size);
 	if (!c->area)
@@ -121,21 +127,47 @@ static void copy_clear(struct hdr_copy *c)
 	c->area = NULL;
 }
 
-/* Fills m from a verified copy's binary header and JSON. */
+/*
+ * The JSON area as cryptsetup takes it: the text starts with '{' at its first
+ * byte, ends with a NUL inside the area, and only NULs follow it. Returns the
+ * text's length.
+ */
+static int json_area_text(const struct hdr_copy *c, size_t *ret_len)
+{
+	const char *json = (const char *)c->area + LUKS2_HDR_BIN_LEN;
+	size_t area = c->hdr_size - LUKS2_HDR_BIN_LEN;
+	size_t len = strnlen(json, area);
+
+	if (json[0] != '{') {
+		log_err("LUKS2 header: JSON area does not start with '{'");
+		return VMC_ECORRUPT;
+	}
+	if (len == area) {
+		log_err("LUKS2 header: JSON area is not terminated");
+		return VMC_ECORRUPT;
+	}
+	for (size_t i = len; i < area; i++) {
+		if (json[i]) {
+			log_err("LUKS2 header: bytes after the JSON text in its area are not zero");
+			return VMC_ECORRUPT;
+		}
+	}
+	*ret_len = len;
+	return 0;
+}
+
+/* Fills m from a copy with a verified checksum: its binary header, JSON and validation. */
 static int parse_copy(const struct hdr_copy *c, struct luks_meta *m)
 {
 	const uint8_t *bin = c->area;
 	const char *json = (const char *)c->area + LUKS2_HDR_BIN_LEN;
-	size_t json_area = c->hdr_size - LUKS2_HDR_BIN_LEN;
-	size_t json_len = strnlen(json, json_area);
 	struct luks2_json *j = NULL;
+	size_t json_len = 0;
 	int r;
 
-	if (json_len == json_area) {
-		log_err("LUKS2 header: JSON area is not terminated");
-		return VMC_ECORRUPT;
-	}
 	memset(m, 0, sizeof(*m));
+	if ((r = json_area_text(c, &json_len)) < 0)
+		return r;
 	m->version = 2;
 	m->hdr_size = c->hdr_size;
 	m->seqid = c->seqid;
@@ -155,16 +187,42 @@ static int parse_copy(const struct hdr_copy *c, struct luks_meta *m)
 	return 0;
 }
 
+/* parse_copy without messages: whether the copy is usable (its errors are said if none is). */
+static bool copy_usable(const struct hdr_copy *c)
+{
+	struct luks_meta *m;
+	int r;
+
+	if (!c->valid)
+		return false;
+	m = calloc(1, sizeof(*m));
+	if (!m)
+		return false;
+	log_mute();
+	r = parse_copy(c, m);
+	log_unmute();
+	luks_meta_clear(m);
+	free(m);
+	return r == 0;
+}
+
+/*
+ * Copy selection, as cryptsetup does it: a copy counts when its checksum holds
+ * and its JSON validates; of two, the higher seqid wins (the primary on a tie).
+ * The secondary is looked for where the primary's size puts it, or, when the
+ * primary's binary header is unusable, at every offset the format allows.
+ */
 int luks2_hdr_load(luks2_read_fn *read, void *ctx, struct luks_meta *m, bool *ret_damaged)
 {
 	static const uint64_t offsets[] = {0x4000,  0x8000,   0x10000,	0x20000, 0x40000,
 					   0x80000, 0x100000, 0x200000, 0x400000};
 	struct hdr_copy p = {0}, s = {0};
-	const struct hdr_copy *use;
+	const struct hdr_copy *use = NULL;
+	bool p_ok, s_ok;
 	int rp, rs = VMC_ENOTLUKS, r;
 
 	rp = read_copy(read, ctx, 0, magic1, &p, "primary");
-	if (rp == -ENOMEM || rp == -EIO) {
+	if (rp == -ENOMEM || rp == -EIO || (rp == VMC_ENOTSUP && !p.valid)) {
 		r = rp;
 		goto out;
 	}
@@ -183,17 +241,30 @@ int luks2_hdr_load(luks2_read_fn *read, void *ctx, struct luks_meta *m, bool *re
 			log_err("LUKS2 header: neither header copy is valid");
 		goto out;
 	}
-	use = (p.valid && (!s.valid || p.seqid >= s.seqid)) ? &p : &s;
-	if (!p.valid || !s.valid) {
+	p_ok = copy_usable(&p);
+	s_ok = copy_usable(&s);
+	if (p_ok && (!s_ok || p.seqid >= s.seqid))
+		use = &p;
+	else if (s_ok)
+		use = &s;
+	if (!use) {
+		/* Neither validates: say why the first readable one does not (one line). */
+		r = parse_copy(p.valid ? &p : &s, m);
+		luks_meta_clear(m);
+		if (r == 0)
+			r = VMC_ECORRUPT;
+		goto out;
+	}
+	if (!p_ok || !s_ok) {
 		log_warn("LUKS2 %s header copy is damaged; using the %s copy",
-			 p.valid ? "secondary" : "primary", p.valid ? "primary" : "secondary");
+			 p_ok ? "secondary" : "primary", p_ok ? "primary" : "secondary");
 	} else if (p.seqid != s.seqid) {
 		log_warn("LUKS2 header copies differ in seqid (%" PRIu64 " and %" PRIu64
 			 "); using the newer one",
 			 p.seqid, s.seqid);
 	}
 	if (ret_damaged)
-		*ret_damaged = !p.valid || !s.valid || p.seqid != s.seqid;
+		*ret_damaged = !p_ok || !s_ok || p.seqid != s.seqid;
 	r = parse_copy(use, m);
 out:
 	copy_clear(&p);

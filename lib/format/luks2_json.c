@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* LUKS2 JSON metadata, reading side: bounded parse, schema validation, the model from the tree. */
 #include <errno.h>
+#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,58 +156,144 @@ static int bad(const char *what, const char *id, const char *why)
 	return VMC_ECORRUPT;
 }
 
+/*
+ * Records why an object whose structure is valid cannot be used (the first
+ * reason wins). cryptsetup accepts such a header and fails only the unlock, so
+ * the defect is reported when the keyslot or digest is opened, not here.
+ */
+static void set_defect(int *defect, char *why, size_t len, int code, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+static void set_defect(int *defect, char *why, size_t len, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (*defect)
+		return;
+	*defect = code;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+#define KS_DEFECT(k, code, ...) \
+	set_defect(&(k)->defect, (k)->defect_why, sizeof((k)->defect_why), code, __VA_ARGS__)
+
+/* base64 of a member that may be missing (NULL). */
+static int b64(const char *in, uint8_t *out, size_t cap)
+{
+	return in ? base64_decode(in, out, cap) : -EINVAL;
+}
+
+/* A member of the given JSON type (structure, checked as cryptsetup's validators do). */
+static bool has(json_object *o, const char *key, json_type type)
+{
+	return get_obj(o, key, type) != NULL;
+}
+
+/* A decimal string of at most 64 bits ("numbered" in cryptsetup's terms). */
+static bool get_numbered(json_object *o, const char *key, uint64_t *ret)
+{
+	return get_u64(o, key, ret);
+}
+
+/* A JSON integer within [0, UINT32_MAX], as cryptsetup requires of sizes. */
+static bool get_u32(json_object *o, const char *key, uint32_t *ret)
+{
+	int64_t v;
+
+	if (!get_int(o, key, 0, UINT32_MAX, &v))
+		return false;
+	*ret = (uint32_t)v;
+	return true;
+}
+
+/*
+ * The kdf object. Structure (members and their JSON types: pbkdf2 needs hash,
+ * iterations and salt, argon2i/argon2id time, memory, cpus and salt; other
+ * members are ignored, as cryptsetup 2.6 ignores them) makes the header invalid; values out of
+ * range, a salt that is not base64 or a kdf type vmcrypt does not know only make the keyslot
+ * unusable.
+ */
 static int parse_kdf(json_object *kdf, struct luks_keyslot *k, const char *id)
 {
 	const char *type = get_str(kdf, "type");
 	int64_t v;
 	int n;
 
-	if (!type || kdf_type_from_name(type, &k->kdf.type) < 0)
-		return bad("keyslot", id, "unknown or missing kdf type");
+	if (!type)
+		return bad("keyslot", id, "kdf type missing");
+	if (strcmp(type, "pbkdf2") == 0) {
+		if (!has(kdf, "hash", json_type_string) || !has(kdf, "iterations", json_type_int) ||
+		    !has(kdf, "salt", json_type_string))
+			return bad("keyslot", id, "pbkdf2 kdf needs hash, iterations and salt");
+	} else if (strcmp(type, "argon2i") == 0 || strcmp(type, "argon2id") == 0) {
+		if (!has(kdf, "time", json_type_int) || !has(kdf, "memory", json_type_int) ||
+		    !has(kdf, "cpus", json_type_int) || !has(kdf, "salt", json_type_string))
+			return bad("keyslot", id, "argon2 kdf needs time, memory, cpus and salt");
+	} else {
+		/* "argon2" (an early name), "scrypt", ...: a valid header, a slot no one opens. */
+		KS_DEFECT(k, VMC_ENOTSUP, "kdf type '%s' is not supported", type);
+		return 0;
+	}
+	if (kdf_type_from_name(type, &k->kdf.type) < 0) {
+		KS_DEFECT(k, VMC_ENOTSUP, "kdf type '%s' is not supported", type);
+		return 0;
+	}
 	if (k->kdf.type == KDF_PBKDF2) {
 		if (!copy_str(k->kdf.hash, sizeof(k->kdf.hash), get_str(kdf, "hash")))
-			return bad("keyslot", id, "kdf hash missing");
-		if (!get_int(kdf, "iterations", 1, KDF_MAX_ITERATIONS, &v))
-			return bad("keyslot", id, "kdf iterations missing or out of range");
-		k->kdf.iterations = (uint32_t)v;
+			KS_DEFECT(k, VMC_ENOTSUP, "kdf hash name too long");
+		if (get_int(kdf, "iterations", 1, KDF_MAX_ITERATIONS, &v))
+			k->kdf.iterations = (uint32_t)v;
+		else
+			KS_DEFECT(k, VMC_ECORRUPT, "kdf iterations out of range");
 	} else {
-		if (!get_int(kdf, "time", 1, KDF_MAX_TIME, &v))
-			return bad("keyslot", id, "argon2 time missing or out of range");
-		k->kdf.time = (uint32_t)v;
-		if (!get_int(kdf, "memory", 8, KDF_MAX_MEMORY_KIB, &v))
-			return bad("keyslot", id, "argon2 memory missing or out of range");
-		k->kdf.memory_kib = (uint32_t)v;
-		if (!get_int(kdf, "cpus", 1, KDF_MAX_PARALLEL, &v))
-			return bad("keyslot", id, "argon2 cpus missing or out of range");
-		k->kdf.parallel = (uint32_t)v;
+		if (get_int(kdf, "time", 1, KDF_MAX_TIME, &v))
+			k->kdf.time = (uint32_t)v;
+		else
+			KS_DEFECT(k, VMC_ECORRUPT, "argon2 time out of range");
+		if (get_int(kdf, "memory", 8, KDF_MAX_MEMORY_KIB, &v))
+			k->kdf.memory_kib = (uint32_t)v;
+		else
+			KS_DEFECT(k, VMC_ECORRUPT, "argon2 memory out of range");
+		if (get_int(kdf, "cpus", 1, KDF_MAX_PARALLEL, &v))
+			k->kdf.parallel = (uint32_t)v;
+		else
+			KS_DEFECT(k, VMC_ECORRUPT, "argon2 cpus out of range");
 	}
-	n = base64_decode(get_str(kdf, "salt") ? get_str(kdf, "salt") : "", k->salt,
-			  sizeof(k->salt));
-	if (n <= 0)
-		return bad("keyslot", id, "kdf salt missing or invalid");
-	k->salt_len = (size_t)n;
+	n = b64(get_str(kdf, "salt"), k->salt, sizeof(k->salt));
+	if (n > 0)
+		k->salt_len = (size_t)n;
+	else
+		KS_DEFECT(k, VMC_ECORRUPT, "kdf salt is not valid base64");
 	return 0;
 }
 
-/* The area object common to luks2 and reencrypt keyslots. */
-static int parse_area(json_object *ks, struct luks_keyslot *k, const char *id, bool need_cipher)
+/*
+ * The area object every keyslot has: a type, offset and size as decimal
+ * strings. A luks2 keyslot's area is of type raw with encryption and key_size.
+ */
+static int parse_area(json_object *ks, struct luks_keyslot *k, const char *id, bool luks2)
 {
 	json_object *area = get_obj(ks, "area", json_type_object);
+	const char *type = area ? get_str(area, "type") : NULL;
 	int64_t v;
 
-	if (!area)
-		return bad("keyslot", id, "area missing");
-	if (!get_u64(area, "offset", &k->area_offset) || !get_u64(area, "size", &k->area_size))
+	if (!area || !type)
+		return bad("keyslot", id, "area or area type missing");
+	if (!get_numbered(area, "offset", &k->area_offset) ||
+	    !get_numbered(area, "size", &k->area_size))
 		return bad("keyslot", id, "area offset or size missing or invalid");
-	if (!need_cipher)
+	if (!luks2)
 		return 0;
-	if (!get_str(area, "type") || strcmp(get_str(area, "type"), "raw") != 0)
-		return bad("keyslot", id, "unsupported area type");
+	if (strcmp(type, "raw") != 0)
+		return bad("keyslot", id, "area type is not raw");
+	if (!has(area, "encryption", json_type_string) || !has(area, "key_size", json_type_int))
+		return bad("keyslot", id, "area encryption or key_size missing");
 	if (!copy_str(k->area_cipher, sizeof(k->area_cipher), get_str(area, "encryption")))
-		return bad("keyslot", id, "area encryption missing");
-	if (!get_int(area, "key_size", 1, LUKS_KEY_MAX, &v))
-		return bad("keyslot", id, "area key_size missing or out of range");
-	k->area_key_size = (size_t)v;
+		KS_DEFECT(k, VMC_ENOTSUP, "area cipher name too long");
+	if (get_int(area, "key_size", 1, LUKS_KEY_MAX, &v))
+		k->area_key_size = (size_t)v;
+	else
+		KS_DEFECT(k, VMC_ECORRUPT, "area key_size out of range");
 	return 0;
 }
 
@@ -248,80 +335,114 @@ static int parse_reenc(json_object *ks, struct luks_keyslot *k, const char *id)
 static int parse_keyslot(json_object *ks, struct luks_keyslot *k, const char *id)
 {
 	const char *type = get_str(ks, "type");
-	json_object *af, *kdf;
-	int64_t v;
+	json_object *af, *kdf, *prio;
+	uint32_t key_size;
 	int r;
 
 	if (!json_object_is_type(ks, json_type_object) || !type)
 		return bad("keyslot", id, "not an object with a type");
+	if (!get_u32(ks, "key_size", &key_size))
+		return bad("keyslot", id, "key_size missing or not a 32-bit number");
 	k->digest = -1;
 	k->priority = 1;
-	if (json_object_object_get_ex(ks, "priority", NULL)) {
-		if (!get_int(ks, "priority", 0, 2, &v))
-			return bad("keyslot", id, "invalid priority");
-		k->priority = (int)v;
+	/*
+	 * cryptsetup reads the priority as an integer and tries only 2 (prefer)
+	 * and 1 (normal) on its own: any other value leaves the slot to be named.
+	 */
+	if (json_object_object_get_ex(ks, "priority", &prio)) {
+		int64_t p = json_object_get_int64(prio);
+		k->priority = p >= 0 && p <= 2 ? (int)p : 0;
 	}
 	if (strcmp(type, "reencrypt") == 0) {
 		k->kind = LUKS_KEYSLOT_REENCRYPT;
 		return parse_reenc(ks, k, id);
 	}
 	if (strcmp(type, "luks2") != 0) {
+		/* Kept as found; its area counts for the overlap checks. */
 		k->kind = LUKS_KEYSLOT_UNKNOWN;
-		/* Keep it; use its area (if any) for overlap checks. */
-		if (get_obj(ks, "area", json_type_object))
-			return parse_area(ks, k, id, false);
-		return 0;
+		return parse_area(ks, k, id, false);
 	}
 	k->kind = LUKS_KEYSLOT_LUKS2;
-	if (!get_int(ks, "key_size", 1, LUKS_KEY_MAX, &v))
-		return bad("keyslot", id, "key_size missing or out of range");
-	k->key_size = (size_t)v;
+	if (key_size >= 1 && key_size <= LUKS_KEY_MAX)
+		k->key_size = key_size;
+	else
+		KS_DEFECT(k, VMC_ECORRUPT, "key_size %" PRIu32 " out of range", key_size);
 	af = get_obj(ks, "af", json_type_object);
-	if (!af || !get_str(af, "type") || strcmp(get_str(af, "type"), "luks1") != 0)
-		return bad("keyslot", id, "af missing or not of type luks1");
-	if (!get_int(af, "stripes", 1, LUKS_STRIPES_MAX, &v))
-		return bad("keyslot", id, "af stripes missing or out of range");
-	k->stripes = (uint32_t)v;
+	kdf = get_obj(ks, "kdf", json_type_object);
+	if (!af || !kdf)
+		return bad("keyslot", id, "af or kdf missing");
+	if (!get_str(af, "type") || strcmp(get_str(af, "type"), "luks1") != 0)
+		return bad("keyslot", id, "af is not of type luks1");
+	if (!has(af, "hash", json_type_string) || !has(af, "stripes", json_type_int))
+		return bad("keyslot", id, "af hash or stripes missing");
 	if (!copy_str(k->af_hash, sizeof(k->af_hash), get_str(af, "hash")))
-		return bad("keyslot", id, "af hash missing");
+		KS_DEFECT(k, VMC_ENOTSUP, "af hash name too long");
+	/*
+	 * LUKS2 keyslots hold 4000 stripes: cryptsetup reads that many whatever
+	 * "stripes" says (docs/FORMAT-NOTES.md), and so does vmcrypt.
+	 */
+	k->stripes = LUKS_AF_STRIPES;
 	if ((r = parse_area(ks, k, id, true)) < 0)
 		return r;
-	kdf = get_obj(ks, "kdf", json_type_object);
-	if (!kdf)
-		return bad("keyslot", id, "kdf missing");
-	return parse_kdf(kdf, k, id);
+	if ((r = parse_kdf(kdf, k, id)) < 0)
+		return r;
+	/* A known cipher with a key it cannot take: the slot cannot be opened. */
+	if (!k->defect && cipher_key_size_invalid(k->area_cipher, k->area_key_size))
+		KS_DEFECT(k, VMC_ECORRUPT, "a %zu-byte key does not fit its area cipher %s",
+			  k->area_key_size, k->area_cipher);
+	return 0;
 }
 
+#define DG_DEFECT(d, code, ...) \
+	set_defect(&(d)->defect, (d)->defect_why, sizeof((d)->defect_why), code, __VA_ARGS__)
+
+/*
+ * A digest: type and the keyslots and segments lists make the header valid or
+ * not; what a pbkdf2 digest holds (hash, iterations, a 32-byte salt, a value of
+ * 20 bytes or the hash's size) is checked when it verifies a key.
+ */
 static int parse_digest(json_object *dg, struct luks_digest *d, const char *id)
 {
 	const char *type = get_str(dg, "type");
-	int64_t v;
-	int n;
+	json_object *it;
+	int64_t v = 0;
+	int n, hlen;
 
 	if (!json_object_is_type(dg, json_type_object) || !type)
 		return bad("digest", id, "not an object with a type");
-	if (strcmp(type, "pbkdf2") != 0) {
-		log_err("LUKS2 header: digest %s: unsupported type '%s'", id, type);
-		return VMC_ENOTSUP;
-	}
 	if (!luks2_json_get_id_mask(dg, "keyslots", LUKS_MAX_KEYSLOTS, &d->keyslots) ||
 	    !luks2_json_get_id_mask(dg, "segments", LUKS_MAX_SEGMENTS, &d->segments))
 		return bad("digest", id, "keyslots or segments list missing or invalid");
-	if (!copy_str(d->hash, sizeof(d->hash), get_str(dg, "hash")))
-		return bad("digest", id, "hash missing");
-	if (!get_int(dg, "iterations", 1, KDF_MAX_ITERATIONS, &v))
-		return bad("digest", id, "iterations missing or out of range");
-	d->iterations = (uint32_t)v;
-	n = base64_decode(get_str(dg, "salt") ? get_str(dg, "salt") : "", d->salt, sizeof(d->salt));
-	if (n <= 0)
-		return bad("digest", id, "salt missing or invalid");
-	d->salt_len = (size_t)n;
-	n = base64_decode(get_str(dg, "digest") ? get_str(dg, "digest") : "", d->value,
-			  sizeof(d->value));
-	if (n <= 0)
-		return bad("digest", id, "digest value missing or invalid");
-	d->value_len = (size_t)n;
 	d->used = true;
+	if (strcmp(type, "pbkdf2") != 0) {
+		DG_DEFECT(d, VMC_ENOTSUP, "type '%s' is not supported", type);
+		return 0;
+	}
+	if (!copy_str(d->hash, sizeof(d->hash), get_str(dg, "hash")))
+		DG_DEFECT(d, VMC_ECORRUPT, "hash missing");
+	/* Read as cryptsetup reads it: json-c's integer value, a decimal string included. */
+	if (json_object_object_get_ex(dg, "iterations", &it) &&
+	    (json_object_is_type(it, json_type_int) || json_object_is_type(it, json_type_string)))
+		v = json_object_get_int64(it);
+	if (v >= 1 && v <= KDF_MAX_ITERATIONS)
+		d->iterations = (uint32_t)v;
+	else
+		DG_DEFECT(d, VMC_ECORRUPT, "iterations missing or out of range");
+	n = b64(get_str(dg, "salt"), d->salt, sizeof(d->salt));
+	if (n == 32)
+		d->salt_len = (size_t)n;
+	else
+		DG_DEFECT(d, VMC_ECORRUPT, "salt is not 32 bytes of base64");
+	n = b64(get_str(dg, "digest"), d->value, sizeof(d->value));
+	hlen = d->hash[0] ? crypto_hash_len(d->hash) : -1;
+	if (n >= 20 && (n == 20 || n == hlen))
+		d->value_len = (size_t)n;
+	else if (n < 0)
+		DG_DEFECT(d, VMC_ECORRUPT, "digest value is not valid base64");
+	else if (hlen < 0 && n != 20)
+		DG_DEFECT(d, VMC_ENOTSUP, "hash '%s' is not supported", d->hash);
+	else
+		DG_DEFECT(d, VMC_ECORRUPT, "digest value of %d bytes", n);
 	return 0;
 }
 
@@ -329,60 +450,67 @@ static int parse_segment(json_object *sg, struct luks_segment *s, const char *id
 {
 	const char *type = get_str(sg, "type");
 	const char *size = get_str(sg, "size");
-	json_object *flags;
-	int64_t v;
+	json_object *flags, *integ;
+	uint32_t sector;
 
 	if (!json_object_is_type(sg, json_type_object) || !type)
 		return bad("segment", id, "not an object with a type");
-	if (!get_u64(sg, "offset", &s->offset))
+	if (!get_numbered(sg, "offset", &s->offset))
 		return bad("segment", id, "offset missing or invalid");
 	if (size && strcmp(size, "dynamic") == 0)
 		s->dynamic = true;
-	else if (!parse_u64(size, &s->size))
+	else if (!parse_u64(size, &s->size) || s->size == 0)
 		return bad("segment", id, "size missing or invalid");
+	if (s->offset % LUKS_SECTOR || s->size % LUKS_SECTOR)
+		return bad("segment", id, "offset or size is not a multiple of 512");
 	flags = get_obj(sg, "flags", json_type_array);
 	if (!flags && json_object_object_get_ex(sg, "flags", NULL))
 		return bad("segment", id, "flags must be an array of strings");
-	for (size_t i = 0; flags && i < json_object_array_length(flags); i++)
-		if (!json_object_is_type(json_object_array_get_idx(flags, i), json_type_string))
+	for (size_t i = 0; flags && i < json_object_array_length(flags); i++) {
+		json_object *f = json_object_array_get_idx(flags, i);
+		if (!json_object_is_type(f, json_type_string))
 			return bad("segment", id, "flags must be strings");
-	if (flags && json_object_array_length(flags) > 0) {
-		json_object *f = json_object_array_get_idx(flags, 0);
-		snprintf(s->flag, sizeof(s->flag), "%s", json_object_get_string(f));
-		s->backup = strncmp(s->flag, "backup-", 7) == 0;
+		if (i == 0)
+			snprintf(s->flag, sizeof(s->flag), "%s", json_object_get_string(f));
+		s->backup |= strncmp(json_object_get_string(f), "backup-", 7) == 0;
 	}
 	if (strcmp(type, "linear") == 0) {
 		s->kind = LUKS_SEGMENT_LINEAR;
 		return 0;
 	}
 	if (strcmp(type, "crypt") != 0) {
-		log_err("LUKS2 header: segment %s: unsupported type '%s'", id, type);
-		return VMC_ENOTSUP;
+		/* A segment type vmcrypt does not read: the header is valid, its data is not ours.
+		 */
+		s->kind = LUKS_SEGMENT_UNKNOWN;
+		return 0;
 	}
 	s->kind = LUKS_SEGMENT_CRYPT;
-	if (!get_u64(sg, "iv_tweak", &s->iv_tweak))
-		return bad("segment", id, "iv_tweak missing or invalid");
-	if (!copy_str(s->cipher, sizeof(s->cipher), get_str(sg, "encryption")))
-		return bad("segment", id, "encryption missing");
-	if (!get_int(sg, "sector_size", 512, 4096, &v) || !is_power_of_2((uint64_t)v))
-		return bad("segment", id, "sector_size must be 512, 1024, 2048 or 4096");
-	s->sector_size = (uint32_t)v;
-	if (json_object_object_get_ex(sg, "integrity", NULL)) {
-		log_err("LUKS2 header: segment %s: authenticated encryption (integrity) is not "
-			"supported",
-			id);
-		return VMC_ENOTSUP;
+	if (!has(sg, "iv_tweak", json_type_string) || !has(sg, "encryption", json_type_string) ||
+	    !has(sg, "sector_size", json_type_int))
+		return bad("segment", id, "iv_tweak, encryption or sector_size missing");
+	if (json_object_object_get_ex(sg, "integrity", &integ)) {
+		if (!json_object_is_type(integ, json_type_object) ||
+		    !has(integ, "type", json_type_string) ||
+		    !has(integ, "journal_encryption", json_type_string) ||
+		    !has(integ, "journal_integrity", json_type_string))
+			return bad("segment", id, "integrity is not a complete integrity object");
+		s->integrity = true;
 	}
+	if (!get_u32(sg, "sector_size", &sector) || sector == 0 || sector % LUKS_SECTOR)
+		return bad("segment", id, "sector_size is not a multiple of 512");
+	s->sector_size = sector;
+	if (!get_u64(sg, "iv_tweak", &s->iv_tweak))
+		return bad("segment", id, "iv_tweak is not a decimal number");
 	if (!s->dynamic && s->size % s->sector_size)
 		return bad("segment", id, "size is not a multiple of the sector size");
-	if (s->offset % LUKS_SECTOR)
-		return bad("segment", id, "offset is not sector aligned");
+	if (!copy_str(s->cipher, sizeof(s->cipher), get_str(sg, "encryption")))
+		return bad("segment", id, "encryption name too long");
 	return 0;
 }
 
 static int parse_config(json_object *config, uint64_t hdr_size, struct luks_meta *m)
 {
-	json_object *req, *mand;
+	json_object *req, *mand, *flags;
 	uint64_t json_size;
 
 	if (!get_u64(config, "json_size", &json_size) ||
@@ -395,15 +523,22 @@ static int parse_config(json_object *config, uint64_t hdr_size, struct luks_meta
 			json_size);
 		return VMC_ECORRUPT;
 	}
-	if (m->keyslots_size % 4096 || m->keyslots_size > (1ull << 40)) {
-		log_err("LUKS2 header: config keyslots_size %" PRIu64 " is invalid",
+	if (m->keyslots_size % 4096 || m->keyslots_size > LUKS2_KEYSLOTS_MAX) {
+		log_err("LUKS2 header: config keyslots_size %" PRIu64
+			" is not a multiple of 4096 up to 128 MiB",
 			m->keyslots_size);
 		return VMC_ECORRUPT;
 	}
-	if (json_object_object_get_ex(config, "flags", NULL) &&
-	    !get_obj(config, "flags", json_type_array)) {
+	flags = get_obj(config, "flags", json_type_array);
+	if (!flags && json_object_object_get_ex(config, "flags", NULL)) {
 		log_err("LUKS2 header: config flags must be an array");
 		return VMC_ECORRUPT;
+	}
+	for (size_t i = 0; flags && i < json_object_array_length(flags); i++) {
+		if (!json_object_is_type(json_object_array_get_idx(flags, i), json_type_string)) {
+			log_err("LUKS2 header: config flags must be strings");
+			return VMC_ECORRUPT;
+		}
 	}
 	/*
 	 * A requirements section vmcrypt cannot read could hide a mandatory
@@ -458,59 +593,60 @@ static uint64_t segment_end(const struct luks_segment *s)
 	return end;
 }
 
-/* Regular (non-backup) segments cover distinct bytes, as cryptsetup requires. */
-static int check_segment_overlaps(const struct luks_meta *m)
-{
-	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
-		const struct luks_segment *s = &m->segments[i];
-		if (s->kind == LUKS_SEGMENT_UNUSED || s->backup)
-			continue;
-		for (int j = 0; j < i; j++) {
-			const struct luks_segment *o = &m->segments[j];
-			if (o->kind == LUKS_SEGMENT_UNUSED || o->backup)
-				continue;
-			if (s->offset < segment_end(o) && o->offset < segment_end(s)) {
-				log_err("LUKS2 header: segments %d and %d overlap", j, i);
-				return VMC_ECORRUPT;
-			}
-		}
-	}
-	return 0;
-}
-
 /*
- * Key sizes against the ciphers that use them: a known cipher with a key it
- * cannot take is a damaged header (else it surfaces later as a bad argument).
+ * The segments object as a whole: ids 0..n-1 without gaps, the regular
+ * segments first and the backup-* ones after them, at least one regular
+ * segment, only the last regular one of size "dynamic", regular segments on
+ * distinct bytes, and (unless draft) every crypt segment covered by a digest.
  */
-static int check_key_sizes(const struct luks_meta *m)
+static int check_segments(const struct luks_meta *m, int count, bool draft)
 {
-	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
-		const struct luks_keyslot *k = &m->keyslots[i];
-		if (k->kind == LUKS_KEYSLOT_LUKS2 &&
-		    cipher_key_size_invalid(k->area_cipher, k->area_key_size)) {
-			log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit its area "
-				"cipher %s",
-				i, k->area_key_size, k->area_cipher);
+	int first_backup = -1, last_regular = -1;
+
+	for (int i = 0; i < count; i++) {
+		const struct luks_segment *s = &m->segments[i];
+		if (s->kind == LUKS_SEGMENT_UNUSED) {
+			log_err("LUKS2 header: segment %d missing: segment ids must have no gaps",
+				i);
 			return VMC_ECORRUPT;
 		}
+		if (s->backup) {
+			if (first_backup < 0)
+				first_backup = i;
+		} else if (first_backup >= 0) {
+			log_err(
+			    "LUKS2 header: segment %d: a regular segment after backup segment %d",
+			    i, first_backup);
+			return VMC_ECORRUPT;
+		} else {
+			last_regular = i;
+		}
+		if (s->kind == LUKS_SEGMENT_CRYPT && !draft) {
+			bool covered = false;
+			for (int d = 0; d < LUKS_MAX_DIGESTS; d++)
+				covered |=
+				    m->digests[d].used && (m->digests[d].segments & (1ull << i));
+			if (!covered) {
+				log_err("LUKS2 header: segment %d: no digest covers it", i);
+				return VMC_ECORRUPT;
+			}
+		}
 	}
-	for (int d = 0; d < LUKS_MAX_DIGESTS; d++) {
-		if (!m->digests[d].used)
-			continue;
-		for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
-			const struct luks_keyslot *k = &m->keyslots[i];
-			if (!(m->digests[d].keyslots & (1ull << i)) ||
-			    k->kind != LUKS_KEYSLOT_LUKS2)
-				continue;
-			for (int s = 0; s < LUKS_MAX_SEGMENTS; s++) {
-				const struct luks_segment *g = &m->segments[s];
-				if (!(m->digests[d].segments & (1ull << s)) ||
-				    g->kind != LUKS_SEGMENT_CRYPT ||
-				    !cipher_key_size_invalid(g->cipher, k->key_size))
-					continue;
-				log_err("LUKS2 header: keyslot %d: a %zu-byte key does not fit the "
-					"cipher %s of segment %d",
-					i, k->key_size, g->cipher, s);
+	if (last_regular < 0) {
+		log_err("LUKS2 header: no regular (non-backup) segment");
+		return VMC_ECORRUPT;
+	}
+	for (int i = 0; i <= last_regular; i++) {
+		const struct luks_segment *s = &m->segments[i];
+		if (s->dynamic && i != last_regular) {
+			log_err("LUKS2 header: segment %d: only the last segment may be dynamic",
+				i);
+			return VMC_ECORRUPT;
+		}
+		for (int j = 0; j < i; j++) {
+			const struct luks_segment *o = &m->segments[j];
+			if (s->offset < segment_end(o) && o->offset < segment_end(s)) {
+				log_err("LUKS2 header: segment %d: overlaps segment %d", i, j);
 				return VMC_ECORRUPT;
 			}
 		}
@@ -519,35 +655,29 @@ static int check_key_sizes(const struct luks_meta *m)
 }
 
 /*
- * Cross-reference checks: areas inside the keyslots area, no overlaps, digests link real objects,
- * no keyslot in two digests. Reads the model only (bind_digests records the links).
+ * Keyslot areas: each inside the keyslots area (after both metadata copies,
+ * before 2 * hdr_size + keyslots_size), not empty, not overlapping another.
  */
-static int check_layout(const struct luks_meta *m, uint64_t hdr_size)
+static int check_areas(const struct luks_meta *m, uint64_t hdr_size)
 {
 	uint64_t ks_start = 2 * hdr_size, ks_end = ks_start + m->keyslots_size;
-	uint64_t bound = 0; /* keyslots listed by the digests checked so far */
 
 	for (int i = 0; i < LUKS_MAX_KEYSLOTS; i++) {
 		const struct luks_keyslot *k = &m->keyslots[i];
 		uint64_t end;
 
-		if (k->kind == LUKS_KEYSLOT_UNUSED || (!k->area_size && !k->area_offset))
+		if (k->kind == LUKS_KEYSLOT_UNUSED)
 			continue;
+		if (!k->area_size) {
+			log_err("LUKS2 header: keyslot %d: area size is 0", i);
+			return VMC_ECORRUPT;
+		}
 		if (!add_u64(k->area_offset, k->area_size, &end) || k->area_offset < ks_start ||
 		    end > ks_end) {
 			log_err("LUKS2 header: keyslot %d: area [%" PRIu64 ", %" PRIu64
 				") is outside the keyslots area",
-				i, k->area_offset, end);
+				i, k->area_offset, k->area_offset + k->area_size);
 			return VMC_ECORRUPT;
-		}
-		if (k->kind == LUKS_KEYSLOT_LUKS2) {
-			uint64_t need = af_split_sectors_bytes(k->key_size, k->stripes);
-			if (need == 0 || need > k->area_size) {
-				log_err("LUKS2 header: keyslot %d: area too small for its key "
-					"material",
-					i);
-				return VMC_ECORRUPT;
-			}
 		}
 		for (int j = 0; j < i; j++) {
 			const struct luks_keyslot *o = &m->keyslots[j];
@@ -555,31 +685,35 @@ static int check_layout(const struct luks_meta *m, uint64_t hdr_size)
 				continue;
 			if (ranges_overlap(k->area_offset, k->area_size, o->area_offset,
 					   o->area_size)) {
-				log_err("LUKS2 header: keyslots %d and %d overlap", j, i);
+				log_err("LUKS2 header: keyslot %d: area overlaps keyslot %d", i, j);
 				return VMC_ECORRUPT;
 			}
 		}
 	}
-	{
-		/*
-		 * The metadata must end before the lowest regular segment. A lowest
-		 * offset of 0 means a detached header: the data is in another file.
-		 */
-		uint64_t lowest = UINT64_MAX;
-		int at = -1;
-		for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
-			const struct luks_segment *s = &m->segments[i];
-			if (s->kind != LUKS_SEGMENT_UNUSED && !s->backup && s->offset < lowest) {
-				lowest = s->offset;
-				at = i;
-			}
-		}
-		if (at >= 0 && lowest && lowest < ks_end) {
-			log_err("LUKS2 header: segment %d: offset %" PRIu64
-				" overlaps the metadata or keyslots area",
-				at, lowest);
-			return VMC_ECORRUPT;
-		}
+	return 0;
+}
+
+/*
+ * Cross-references: the keyslots area ends before the first data (a lowest
+ * offset of 0 means a detached header), digests name existing keyslots and
+ * segments, and (unless draft) every luks2 keyslot is bound to exactly one
+ * digest and a reencrypt keyslot goes with an online-reencrypt requirement.
+ */
+static int check_references(const struct luks_meta *m, uint64_t hdr_size, bool draft)
+{
+	uint64_t lowest = UINT64_MAX, bound = 0;
+	int reenc = 0;
+
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
+		const struct luks_segment *s = &m->segments[i];
+		if (s->kind != LUKS_SEGMENT_UNUSED && !s->backup && s->offset < lowest)
+			lowest = s->offset;
+	}
+	if (lowest && lowest != UINT64_MAX && lowest < 2 * hdr_size + m->keyslots_size) {
+		log_err("LUKS2 header: config keyslots_size %" PRIu64
+			" reaches past the data offset %" PRIu64,
+			m->keyslots_size, lowest);
+		return VMC_ECORRUPT;
 	}
 	for (int i = 0; i < LUKS_MAX_DIGESTS; i++) {
 		const struct luks_digest *d = &m->digests[i];
@@ -593,8 +727,8 @@ static int check_layout(const struct luks_meta *m, uint64_t hdr_size)
 					k);
 				return VMC_ECORRUPT;
 			}
-			if (bound & (1ull << k)) {
-				log_err("LUKS2 header: keyslot %d is bound to two digests", k);
+			if ((bound & (1ull << k)) && m->keyslots[k].kind == LUKS_KEYSLOT_LUKS2) {
+				log_err("LUKS2 header: keyslot %d: bound to two digests", k);
 				return VMC_ECORRUPT;
 			}
 		}
@@ -608,10 +742,27 @@ static int check_layout(const struct luks_meta *m, uint64_t hdr_size)
 			}
 		}
 	}
+	if (draft)
+		return 0;
+	for (int k = 0; k < LUKS_MAX_KEYSLOTS; k++) {
+		if (m->keyslots[k].kind == LUKS_KEYSLOT_LUKS2 && !(bound & (1ull << k))) {
+			log_err("LUKS2 header: keyslot %d: not bound to a digest", k);
+			return VMC_ECORRUPT;
+		}
+		reenc += m->keyslots[k].kind == LUKS_KEYSLOT_REENCRYPT;
+	}
+	if (reenc > 1 || (reenc == 1) != m->reencrypt) {
+		log_err("LUKS2 header: %s", reenc > 1 ? "more than one reencrypt keyslot"
+					    : reenc   ? "a reencrypt keyslot without the "
+							"online-reencrypt requirement"
+						    : "the online-reencrypt requirement without a "
+						      "reencrypt keyslot");
+		return VMC_ECORRUPT;
+	}
 	return 0;
 }
 
-/* Records in each keyslot the digest that lists it (check_layout made it unique). */
+/* Records in each keyslot the digest that lists it (check_references made it unique). */
 static void bind_digests(struct luks_meta *m)
 {
 	for (int i = 0; i < LUKS_MAX_DIGESTS; i++) {
@@ -623,10 +774,10 @@ static void bind_digests(struct luks_meta *m)
 	}
 }
 
-int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
+static int to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m, bool draft)
 {
 	json_object *keyslots, *digests, *segments, *tokens, *config;
-	int r;
+	int nseg = 0, r;
 
 	keyslots = get_obj(j->root, "keyslots", json_type_object);
 	digests = get_obj(j->root, "digests", json_type_object);
@@ -664,6 +815,7 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 			return bad("segment", skey, "invalid segment id");
 		if ((r = parse_segment(sval, &m->segments[id], skey)) < 0)
 			return r;
+		nseg++;
 	}
 	json_object_object_foreach (tokens, tkey, tval) {
 		uint64_t mask = 0;
@@ -679,10 +831,23 @@ int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luk
 	}
 	if ((r = parse_config(config, hdr_size, m)) < 0)
 		return r;
-	if ((r = check_layout(m, hdr_size)) < 0)
+	if (nseg == 0) {
+		log_err("LUKS2 header: no segments");
+		return VMC_ECORRUPT;
+	}
+	if ((r = check_segments(m, nseg, draft)) < 0 || (r = check_areas(m, hdr_size)) < 0 ||
+	    (r = check_references(m, hdr_size, draft)) < 0)
 		return r;
 	bind_digests(m);
-	if ((r = check_segment_overlaps(m)) < 0)
-		return r;
-	return check_key_sizes(m);
+	return 0;
+}
+
+int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
+{
+	return to_meta(j, hdr_size, m, false);
+}
+
+int luks2_json_to_meta_draft(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m)
+{
+	return to_meta(j, hdr_size, m, true);
 }

@@ -5,7 +5,7 @@
 
 #include "format/meta.h"
 
-#define LUKS2_JSON_MAX_DEPTH 16
+#define LUKS2_JSON_MAX_DEPTH 32 /* json-c's default, as cryptsetup parses */
 
 /* Parses JSON text (len bytes, need not be NUL-terminated) into a new tree. VMC_ECORRUPT on error.
  */
@@ -21,6 +21,13 @@ void luks2_json_free(struct luks2_json *j);
  * a message naming the object, VMC_ENOTSUP for unsupported structure.
  */
 int luks2_json_to_meta(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m);
+/*
+ * The same for a tree being built in steps (a keyslot not yet bound to its
+ * digest, a segment whose digest comes next, a reencrypt keyslot before its
+ * requirement): the rules that link keyslots, digests, segments and
+ * requirements are left to luks2_json_to_meta, which runs before every write.
+ */
+int luks2_json_to_meta_draft(const struct luks2_json *j, uint64_t hdr_size, struct luks_meta *m);
 
 /* Replaces (or adds) keyslot id with the model's description of a luks2 keyslot. */
 int luks2_json_set_keyslot(struct luks2_json *j, int id, const struct luks_keyslot *k);

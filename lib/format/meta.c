@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* Queries over the shared LUKS1/LUKS2 model. */
 #include <errno.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "format/luks2_json.h"
 #include "format/luks1.h"
 #include "format/luks2_hdr.h"
 #include "format/meta.h"
+#include "io/probe.h"
 #include "io/storage.h"
 #include "base/log.h"
 #include "base/util.h"
@@ -81,6 +83,38 @@ static int storage_reader(void *ctx, void *buf, size_t len, uint64_t off)
 	return storage_read(ctx, buf, len, off);
 }
 
+/*
+ * What cryptsetup checks of the header device once a LUKS2 copy is chosen: the
+ * metadata and keyslots areas fit in it, and when only one copy is good (or
+ * they differ) no other signature lies there: a file system or LVM label
+ * written over the primary copy means the device is no longer (only) LUKS.
+ */
+static int luks2_check_device(struct storage *st, const struct luks_meta *m, bool damaged)
+{
+	uint64_t size = 0, need = 2 * m->hdr_size + m->keyslots_size;
+	char type[64];
+	int r;
+
+	if ((r = storage_size(st, &size)) < 0)
+		return r;
+	if (size < need) {
+		log_err("LUKS2 header: the metadata and keyslots areas need %" PRIu64
+			" bytes, %s has %" PRIu64,
+			need, storage_path(st), size);
+		return VMC_ECORRUPT;
+	}
+	if (!damaged)
+		return 0;
+	r = storage_probe_foreign(st, type, sizeof(type));
+	if (r > 0) {
+		log_err("LUKS2 header: one header copy is damaged and %s also carries a %s "
+			"signature: not trusting the other copy",
+			storage_path(st), type);
+		return VMC_ECORRUPT;
+	}
+	return r;
+}
+
 int luks_meta_load(struct storage *st, struct luks_meta *m, bool *ret_damaged)
 {
 	uint8_t buf[LUKS1_HDR_LEN];
@@ -98,7 +132,14 @@ int luks_meta_load(struct storage *st, struct luks_meta *m, bool *ret_damaged)
 		storage_size(st, &size);
 		r = luks1_parse(buf, sizeof(buf), size, m);
 	} else {
-		r = luks2_hdr_load(storage_reader, st, m, ret_damaged);
+		bool damaged = false;
+		r = luks2_hdr_load(storage_reader, st, m, &damaged);
+		if (r == 0)
+			r = luks2_check_device(st, m, damaged);
+		if (r < 0)
+			luks_meta_clear(m);
+		else if (ret_damaged)
+			*ret_damaged = damaged;
 	}
 	/*
 	 * A corrupted header has been reported by the parser, which knows what is

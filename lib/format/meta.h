@@ -20,12 +20,14 @@
 #define LUKS_LABEL_LEN	  48
 #define LUKS_KEY_MAX	  128	 /* volume key bytes accepted from a header */
 #define LUKS_STRIPES_MAX  100000 /* AF stripes accepted from a header */
+#define LUKS_AF_STRIPES	  4000	 /* what LUKS2 keyslots hold (and cryptsetup reads) */
 #define LUKS_SECTOR	  512
 
 /* LUKS2 sizes (bytes). */
 #define LUKS2_HDR_BIN_LEN	  4096
-#define LUKS2_HDR_MIN		  0x4000   /* 16 KiB */
-#define LUKS2_HDR_MAX		  0x400000 /* 4 MiB */
+#define LUKS2_HDR_MIN		  0x4000    /* 16 KiB */
+#define LUKS2_HDR_MAX		  0x400000  /* 4 MiB */
+#define LUKS2_KEYSLOTS_MAX	  0x8000000 /* 128 MiB: the largest keyslots_size cryptsetup takes */
 #define LUKS2_DATA_OFFSET_DEFAULT (16u * 1024 * 1024)
 
 enum luks_keyslot_kind {
@@ -49,6 +51,13 @@ struct luks_keyslot {
 	char area_cipher[LUKS_CIPHER_MAX];
 	size_t area_key_size;
 	int digest; /* index of the digest that verifies this slot's key, or -1 */
+	/*
+	 * A luks2 keyslot whose structure is valid but whose values cannot be
+	 * used (cryptsetup accepts such a header and fails only the unlock):
+	 * VMC_ECORRUPT or VMC_ENOTSUP with the reason, reported when it is opened.
+	 */
+	int defect;
+	char defect_why[128];
 	/* A reencrypt keyslot: what the re-encryption is and how its hotzone is protected. */
 	struct luks_reenc {
 		char mode[16];	    /* "reencrypt", "encrypt", "decrypt" */
@@ -70,12 +79,15 @@ struct luks_digest {
 	size_t value_len;
 	uint64_t keyslots; /* bit mask */
 	uint64_t segments; /* bit mask */
+	int defect;	   /* as for keyslots: a digest that cannot verify any key */
+	char defect_why[128];
 };
 
 enum luks_segment_kind {
 	LUKS_SEGMENT_UNUSED,
 	LUKS_SEGMENT_CRYPT,
 	LUKS_SEGMENT_LINEAR,
+	LUKS_SEGMENT_UNKNOWN, /* a type vmcrypt does not read: kept, its data refused */
 };
 
 struct luks_segment {
@@ -86,8 +98,9 @@ struct luks_segment {
 	uint64_t iv_tweak;
 	char cipher[LUKS_CIPHER_MAX];
 	uint32_t sector_size;
-	bool backup;   /* a reencrypt backup-* segment (describes a key, not data) */
-	char flag[32]; /* first flag, e.g. "backup-final", "in-reencryption" */
+	bool backup;	/* a reencrypt backup-* segment (describes a key, not data) */
+	char flag[32];	/* first flag, e.g. "backup-final", "in-reencryption" */
+	bool integrity; /* authenticated encryption (dm-integrity): data not readable here */
 };
 
 struct luks2_json;

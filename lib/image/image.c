@@ -192,11 +192,6 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	}
 	if (r < 0)
 		goto out;
-	if (luks_meta_data_segment(&img->meta) < 0) {
-		log_err("%s: the header has no data segment", path);
-		r = VMC_ECORRUPT;
-		goto out;
-	}
 	if (img->meta.requirement[0] && !p->read_only)
 		log_warn("%s: header has unknown mandatory requirement '%s': it will not be "
 			 "modified",
@@ -229,7 +224,68 @@ VMC_API int vmc_image_luks_version(const struct vmc_image *img)
 
 const struct luks_segment *image_data_segment(const struct vmc_image *img)
 {
-	return &img->meta.segments[luks_meta_data_segment(&img->meta)];
+	static const struct luks_segment none;
+	int seg = luks_meta_data_segment(&img->meta);
+
+	return seg >= 0 ? &img->meta.segments[seg] : &none;
+}
+
+/*
+ * Whether vmcrypt can read and write this header's data: a valid header may
+ * still describe data it cannot (an unknown mandatory requirement, a segment
+ * type or a second segment outside a re-encryption, authenticated encryption,
+ * a sector size dm-crypt does not use). Says why (one line) and returns
+ * VMC_ENOTSUP then, else 0.
+ */
+int image_data_check(const struct vmc_image *img)
+{
+	const struct luks_meta *m = &img->meta;
+	const char *path = storage_path(img->hdr);
+	int seg = luks_meta_data_segment(m), regular = 0;
+
+	if (m->requirement[0]) {
+		/* Like cryptsetup: an unknown requirement may change what the data means. */
+		log_err("%s: the header has the unknown mandatory requirement '%s'; refusing to "
+			"use the data",
+			path, m->requirement);
+		return VMC_ENOTSUP;
+	}
+	for (int i = 0; i < LUKS_MAX_SEGMENTS; i++) {
+		const struct luks_segment *s = &m->segments[i];
+		if (s->kind == LUKS_SEGMENT_UNUSED || s->backup)
+			continue;
+		regular++;
+		if (s->kind == LUKS_SEGMENT_UNKNOWN) {
+			log_err("%s: segment %d is of a type vmcrypt does not read", path, i);
+			return VMC_ENOTSUP;
+		}
+		if (s->kind != LUKS_SEGMENT_CRYPT)
+			continue;
+		if (s->integrity) {
+			log_err("%s: segment %d: authenticated encryption (integrity) is not "
+				"supported",
+				path, i);
+			return VMC_ENOTSUP;
+		}
+		if (s->sector_size > 4096 || !is_power_of_2(s->sector_size)) {
+			log_err("%s: segment %d: sector size %u is not supported", path, i,
+				s->sector_size);
+			return VMC_ENOTSUP;
+		}
+	}
+	if (m->reencrypt)
+		return 0;
+	if (seg < 0 && regular) {
+		log_err("%s: the header has no encrypted data segment", path);
+		return VMC_ENOTSUP;
+	}
+	if (regular > 1) {
+		log_err("%s: the header has %d data segments outside a re-encryption; vmcrypt "
+			"reads one",
+			path, regular);
+		return VMC_ENOTSUP;
+	}
+	return 0;
 }
 
 VMC_API uint64_t vmc_image_size(const struct vmc_image *img)
@@ -350,13 +406,8 @@ VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pas
 	uint8_t *vk = NULL;
 	int slot = -1, r;
 
-	if (img->meta.requirement[0]) {
-		/* Like cryptsetup: an unknown requirement may change what the data means. */
-		log_err("%s: the header has the unknown mandatory requirement '%s'; refusing to "
-			"open the data",
-			storage_path(img->hdr), img->meta.requirement);
-		return VMC_ENOTSUP;
-	}
+	if ((r = image_data_check(img)) < 0)
+		return r;
 	if (img->meta.reencrypt) {
 		r = image_unlock_reenc(img, pass, pass_len);
 		if (r == 0 && ret_keyslot)
@@ -373,6 +424,22 @@ VMC_API int vmc_image_unlock(struct vmc_image *img, const void *pass, size_t pas
 	if (ret_keyslot)
 		*ret_keyslot = slot;
 	return 0;
+}
+
+VMC_API int vmc_image_test_passphrase(struct vmc_image *img, const void *pass, size_t pass_len,
+				      int keyslot, int *ret_keyslot)
+{
+	uint8_t *vk = NULL;
+	int slot = -1, r;
+
+	/* A re-encryption's keys are checked the way its data is opened. */
+	if (img->meta.reencrypt && !img->meta.requirement[0])
+		return vmc_image_unlock(img, pass, pass_len, keyslot, ret_keyslot);
+	r = luks_keyslot_open_any(&img->meta, img->hdr, keyslot, pass, pass_len, &vk, &slot);
+	secmem_free(vk);
+	if (r == 0 && ret_keyslot)
+		*ret_keyslot = slot;
+	return r;
 }
 
 VMC_API int vmc_image_volume_key(struct vmc_image *img, uint8_t **ret_key, size_t *ret_len)
@@ -544,7 +611,8 @@ int image_need_writable(struct vmc_image *img)
 		log_err("%s: image was opened read-only", storage_path(img->hdr));
 		return -EROFS;
 	}
-	return 0;
+	/* What vmcrypt cannot read it does not rewrite either. */
+	return image_data_check(img);
 }
 
 int image_need_luks2(struct vmc_image *img, const char *what)

@@ -67,5 +67,7 @@ int image_need_writable(struct vmc_image *img);
 int image_need_luks2(struct vmc_image *img, const char *what);
 /* The data segment (first regular crypt segment). */
 const struct luks_segment *image_data_segment(const struct vmc_image *img);
+/* 0 when vmcrypt can use the header's data segments, else VMC_ENOTSUP (said once). */
+int image_data_check(const struct vmc_image *img);
 
 #endif

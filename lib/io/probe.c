@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /* libblkid probes over a storage handle: its descriptor, or a snapshot of its edges in a memfd. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -95,4 +96,39 @@ void storage_probe_free(struct storage_probe *sp)
 		close(sp->memfd);
 	sp->pr = NULL;
 	sp->memfd = -1;
+}
+
+int storage_probe_foreign(struct storage *st, char *type, size_t len)
+{
+	static const char *const luks[] = {"crypto_LUKS", NULL};
+	struct storage_probe sp;
+	const char *v = NULL;
+	int r;
+
+	if ((r = storage_probe_new(st, &sp)) < 0)
+		return r;
+	blkid_probe_enable_partitions(sp.pr, 1);
+	blkid_probe_set_partitions_flags(sp.pr, BLKID_PARTS_MAGIC);
+	blkid_probe_enable_superblocks(sp.pr, 1);
+	blkid_probe_set_superblocks_flags(sp.pr, BLKID_SUBLKS_TYPE | BLKID_SUBLKS_MAGIC |
+						     BLKID_SUBLKS_BADCSUM);
+	blkid_probe_filter_superblocks_type(sp.pr, BLKID_FLTR_NOTIN, (char **)luks);
+	r = blkid_do_safeprobe(sp.pr);
+	if (r == -2) {
+		snprintf(type, len, "ambiguous");
+		r = 1;
+	} else if (r == 0) {
+		if (blkid_probe_lookup_value(sp.pr, "TYPE", &v, NULL) < 0 &&
+		    blkid_probe_lookup_value(sp.pr, "PTTYPE", &v, NULL) < 0)
+			v = "unknown";
+		snprintf(type, len, "%s", v);
+		r = 1;
+	} else if (r == 1) {
+		r = 0;
+	} else {
+		log_err("%s: libblkid cannot probe it", storage_path(st));
+		r = -EIO;
+	}
+	storage_probe_free(&sp);
+	return r;
 }

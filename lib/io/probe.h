@@ -23,4 +23,13 @@ struct storage_probe {
 int storage_probe_new(struct storage *st, struct storage_probe *ret);
 void storage_probe_free(struct storage_probe *sp);
 
+/*
+ * Whether st carries a signature other than LUKS that libblkid recognises (a
+ * file system, LVM2, swap, RAID, a partition table), as cryptsetup probes
+ * before it trusts a single LUKS2 header copy. 1 with its name in type (len
+ * bytes; "ambiguous" when several match), 0 when there is none, or a negative
+ * errno (reported).
+ */
+int storage_probe_foreign(struct storage *st, char *type, size_t len);
+
 #endif

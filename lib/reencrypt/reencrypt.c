@@ -185,11 +185,11 @@ int reenc_init(struct storage *hdr, struct luks_meta *m, const struct reenc_star
 		 m->json, strcmp(type, "datashift-checksum") ? REQ_V2 : REQ_V3, true)) < 0)
 		return r;
 	/* The model must see the new keyslot and segments before the digest is computed. */
-	if ((r = luks2_json_to_meta(m->json, m->hdr_size, m)) < 0 ||
+	if ((r = luks2_json_to_meta_draft(m->json, m->hdr_size, m)) < 0 ||
 	    (r = reenc_digest_make(&re)) < 0)
 		return r;
 	if (!hdr)
-		return luks2_json_to_meta(m->json, m->hdr_size, m);
+		return luks2_json_to_meta_draft(m->json, m->hdr_size, m);
 	/* Commit point: the re-encryption exists; no data has been touched. */
 	return luks_meta_commit(hdr, m);
 }

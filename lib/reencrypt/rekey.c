@@ -138,7 +138,7 @@ static int add_digest(struct reenc_dev *d, const uint8_t *k_new, size_t len, con
 	if (r < 0)
 		return r;
 	if ((r = luks2_json_set_digest(d->meta->json, id, &dig)) < 0 ||
-	    (r = luks2_json_to_meta(d->meta->json, d->meta->hdr_size, d->meta)) < 0)
+	    (r = luks2_json_to_meta_draft(d->meta->json, d->meta->hdr_size, d->meta)) < 0)
 		return r;
 	return id;
 }

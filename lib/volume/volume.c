@@ -62,9 +62,12 @@ int volume_new(struct storage *st, const struct volume_spec *specs, int n, uint6
 		if (r == VMC_ENOTSUP)
 			log_err("data cipher '%s' with a %zu-bit key is not supported%s",
 				sp->cipher, sp->key_len * 8, sector_cipher_why(sp->cipher));
-		else if (r == -EINVAL)
+		else if (r == -EINVAL) {
+			/* The header pairs a cipher with a key or sector size it cannot take. */
 			log_err("data cipher '%s': invalid key size %zu bits or sector size %u",
 				sp->cipher, sp->key_len * 8, sp->sector_size);
+			r = VMC_ECORRUPT;
+		}
 		if (r < 0)
 			goto out;
 	}

@@ -48,19 +48,22 @@ case_luks2()
 	for n in 4096 4097 $(((4096 + js) / 2)) $((js - 1)) "$js" $((h - 1)); do
 		cut_at orig.img "$n" "inside the primary JSON area" 6 6 6
 	done
-	# Primary complete, secondary missing or cut: the header is readable (a warning),
-	# the key material is not there.
+	# Primary complete, the file ends before the keyslots area does: as for cryptsetup
+	# ("device too small"), the metadata and keyslots areas must fit the file.
 	for n in "$h" $((h + 1)) $((h + 4096)) $((2 * h - 1)); do
-		cut_at orig.img "$n" "inside the secondary copy" 0 6 6
+		cut_at orig.img "$n" "inside the secondary copy" 6 6 6
 	done
 	for n in $((2 * h)) "$a0" $((a0 + 1)) $(((a0 + a0e) / 2)) $((a0e - 1)); do
-		cut_at orig.img "$n" "inside keyslot 0's material" 0 6 6
+		cut_at orig.img "$n" "inside keyslot 0's material" 6 6 6
 	done
-	# Key material complete, the file ends before the data offset: the header is
+	for n in "$a0e" $((ks - 1)); do
+		cut_at orig.img "$n" "inside the keyslots area" 6 6 6
+	done
+	# Keyslots area complete, the file ends before the data offset: the header is
 	# fine, the image is not (the data segment starts beyond its end).
-	for n in "$a0e" $((ks - 1)) $((d - 1)); do
-		cut_at orig.img "$n" "file ends before the data offset" 0 6 6
-	done
+	if [ "$d" -gt "$ks" ]; then
+		cut_at orig.img $((d - 1)) "file ends before the data offset" 0 0 6
+	fi
 	# No data, or less than one sector of it: opens, nothing to read.
 	for n in "$d" $((d + 1)) $((d + ss - 1)); do
 		cut_at orig.img "$n" "data area empty or shorter than a sector" 0 0 0
@@ -88,7 +91,8 @@ case_luks1()
 	for n in 592 593 4095 4096 4097 $((4096 + m / 2)) $((4096 + m - 1)); do
 		cut_at orig.img "$n" "inside keyslot 0's material" 6 6 6
 	done
-	cut_at orig.img $((p - 1)) "file ends before the data offset" 0 6 6
+	# test-key needs the keyslots only (cryptsetup open --test-passphrase likewise).
+	cut_at orig.img $((p - 1)) "file ends before the data offset" 0 0 6
 	for n in "$p" $((p + 1)) $((p + 511)); do
 		cut_at orig.img "$n" "data area empty or shorter than a sector" 0 0 0
 	done

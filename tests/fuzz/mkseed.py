@@ -8,7 +8,10 @@ KiB and the keyslot harness can open it with the passphrase "fuzz". The sector
 cipher is tests/integration/refxts.py (libcrypto via ctypes), so these images
 share no code with vmcrypt; make-corpus.sh checks that vmcrypt opens them.
 cryptsetup 2.6 reads 4000 stripes' worth of key material whatever the header
-says, so it does not open them: they are seeds, not interop fixtures.
+says, and vmcrypt now does the same (docs/FORMAT-NOTES.md), so these keyslots
+no longer open and LUKS1 seeds (every slot must have 4000 stripes) are refused
+by the parser: they are parser seeds until this script splits keys into 4000
+stripes (make-corpus.sh's test-key check fails until then).
 
   mkseed.py luks2 OUT [--cipher SPEC] [--key-bytes N] [--sector-size N]
                       [--kdf pbkdf2|argon2id|argon2i] [--hash H] [--keyslots N]

@@ -69,13 +69,18 @@ static void luks1_round_trip(void)
 	out[108] = 0x7f; /* key_bytes huge */
 	CHECK_EQ(luks1_parse(out, sizeof(out), len, &m), VMC_ECORRUPT);
 	memcpy(out, img, sizeof(out));
-	memset(out + 8, 'A', 32); /* unterminated cipher name */
-	CHECK_EQ(luks1_parse(out, sizeof(out), len, &m), VMC_ECORRUPT);
+	memset(out + 8, 'A', 32); /* unterminated cipher name: cryptsetup reads 31 bytes */
+	CHECK_OK(luks1_parse(out, sizeof(out), len, &m));
+	CHECK(strncmp(m.cipher, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA-", 32) == 0);
 	memcpy(out, img, sizeof(out));
 	out[208 + 3 * 48 + 40] = 0xff; /* keyslot 3 material offset far away */
 	CHECK_EQ(luks1_parse(out, sizeof(out), len, &m), VMC_ECORRUPT);
 	memcpy(out, img, sizeof(out));
-	out[208 + 3 * 48 + 3] = 0x00; /* keyslot state neither enabled nor disabled */
+	out[208 + 3 * 48 + 3] = 0x00; /* keyslot state neither enabled nor disabled: inactive */
+	CHECK_OK(luks1_parse(out, sizeof(out), len, &m));
+	CHECK_EQ(m.keyslots[3].kind, LUKS_KEYSLOT_UNUSED);
+	memcpy(out, img, sizeof(out));
+	out[208 + 5 * 48 + 47] = 0x01; /* stripes of a disabled slot: cryptsetup checks all */
 	CHECK_EQ(luks1_parse(out, sizeof(out), len, &m), VMC_ECORRUPT);
 	free(img);
 }
