@@ -98,9 +98,9 @@ static int luks2_check_device(struct storage *st, const struct luks_meta *m, boo
 	if ((r = storage_size(st, &size)) < 0)
 		return r;
 	if (size < need) {
-		log_err("LUKS2 header: the metadata and keyslots areas need %" PRIu64
-			" bytes, %s has %" PRIu64,
-			need, storage_path(st), size);
+		log_err("%s is truncated: its LUKS2 metadata and keyslots areas need %" PRIu64
+			" bytes, it has %" PRIu64,
+			storage_path(st), need, size);
 		return VMC_ECORRUPT;
 	}
 	if (!damaged)

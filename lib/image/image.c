@@ -437,6 +437,8 @@ VMC_API int vmc_image_test_passphrase(struct vmc_image *img, const void *pass, s
 		return vmc_image_unlock(img, pass, pass_len, keyslot, ret_keyslot);
 	r = luks_keyslot_open_any(&img->meta, img->hdr, keyslot, pass, pass_len, &vk, &slot);
 	secmem_free(vk);
+	if (r == 0)
+		log_debug("keyslot %d unlocked", slot);
 	if (r == 0 && ret_keyslot)
 		*ret_keyslot = slot;
 	return r;

@@ -325,7 +325,7 @@ static void *producer(void *arg)
 /* Consumer side of one zone: the two commit points around the data write. */
 static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 {
-	uint64_t phys = volume_phys(re->v_new, z->off);
+	uint64_t phys = volume_phys(re->v_new, z->off), after;
 	int r = 0;
 
 	/*
@@ -356,7 +356,17 @@ static int commit_zone(struct reenc *re, uint64_t done, const struct zone *z)
 	/* Commit point: the zone's new contents are durable; the header says so. */
 	if ((r = storage_sync(re->data)) < 0)
 		return r;
-	return reenc_commit_state(re, reenc_after_zone(re, z->off, z->len), 0, 0);
+	after = reenc_after_zone(re, z->off, z->len);
+	/*
+	 * The last zone is not committed on its own: the finish's one header write
+	 * follows. A state "everything converted, not finished" is one cryptsetup
+	 * 2.6 resumes wrongly (it decrypts a decrypted device again from its
+	 * start); a crash here instead leaves this zone marked in flight, which
+	 * both tools recover from what was saved, then finish.
+	 */
+	if (!re->has_moved && (re->backward ? after == 0 : after >= re->size))
+		return 0;
+	return reenc_commit_state(re, after, 0, 0);
 }
 
 static void pipe_clear(struct pipe *pp)

@@ -183,7 +183,7 @@ PROG
 		fail "the completion does not load"
 	contains complete.txt "complete -F _vmcrypt vmcrypt" "complete -p"
 	expect_completion "create" vmcrypt cre
-	expect_completion "rekey remove-key repair" vmcrypt re
+	expect_completion "rekey remove-key repair resize" vmcrypt re
 	expect_completion "backup" vmcrypt header b
 	expect_completion "export" vmcrypt token e
 	expect_completion "--size" vmcrypt create --si

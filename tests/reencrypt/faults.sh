@@ -40,7 +40,9 @@ CS_EVERY=${RK_CS_EVERY:-10}
 # One whole rekey of a fresh copy of base.img into t.img (what is killed).
 rekey_run()
 {
+	# A fresh image: no journal a cut run left next to the previous one.
 	cp base.img t.img
+	rm -f t.img.vmcrypt-*
 	rk t.img --key-file "$OLD" --new-key-file "$NEW" --hotzone-size "$RK_HOTZONE" "$@"
 }
 
@@ -258,6 +260,18 @@ inplace_header()
 	if [ -e t.hdr ]; then HDR=(--header t.hdr); fi
 }
 
+# cs_last_zone_window: the image's decryption has its last zone (at offset 0) in
+# flight. cryptsetup 2.6 cannot finish that state, not even when it made it itself:
+# cut its own `reencrypt --decrypt --header` (strace's write fault injection) at the
+# same instant and its `repair` + `reencrypt --resume-only` decrypts that zone a second
+# time (seen here, 2026-12-07). vmcrypt finishes it; the test lets vmcrypt do so there.
+cs_last_zone_window()
+{
+	[ "$WHAT" = decrypt ] || return 1
+	vmc dump t.img "${HDR[@]}" 2>/dev/null | sed -n '/^Data segments/,/^Keyslots/p' |
+		tr -d '\t' | tr '\n' ' ' | grep -q '0: linear offset: 0 \[bytes\] length: [0-9]* \[bytes\] flags : in-reencryption'
+}
+
 inplace_point()
 {
 	local n=$1 idx=$2 rc=0 phase key=$NEW
@@ -266,7 +280,11 @@ inplace_point()
 	[ "$rc" -eq 137 ] || { cat kill.out >&2; fail "$FAULT:$n: exit $rc, not cut (137)"; }
 	inplace_header
 	if pending t.img "${HDR[@]}"; then
-		if [ $((idx % CS_EVERY)) -eq 0 ]; then
+		if [ $((idx % CS_EVERY)) -eq 0 ] && cs_last_zone_window; then
+			phase="mid-cs-window"
+			expect_exit 0 vmc rekey t.img --resume --key-file "$key" "${HDR[@]}" \
+				--hotzone-size "$RK_HOTZONE"
+		elif [ $((idx % CS_EVERY)) -eq 0 ]; then
 			phase="mid-cs"
 			NEW=$key cs_finish t.img "${HDR[@]}"
 		else
