@@ -284,6 +284,14 @@ VMC_API int vmc_image_erase(struct vmc_image *img);
 #define VMC_PUBLIC_LABEL	VMC_PUBLIC_LABEL_PREFIX " NOT SECRET - re-key first"
 /* True when the image's label marks it as a public-key image. */
 VMC_API bool vmc_image_is_public(const struct vmc_image *img);
+/*
+ * True when the image is QEMU's encrypted qcow2 (encrypt.format=luks), opened
+ * natively: a LUKS1 header inside the qcow2 file, data clusters encrypted with
+ * IVs from their host offsets. Keyslots, dump, header backup and plaintext
+ * reads work; in-place writes of the guest disk, re-key, resize and
+ * conversion are refused with VMC_ENOTSUP.
+ */
+VMC_API bool vmc_image_is_qcow2(const struct vmc_image *img);
 
 /* UUID of the image (static storage of the handle). */
 VMC_API const char *vmc_image_uuid(const struct vmc_image *img);

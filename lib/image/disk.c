@@ -118,6 +118,8 @@ VMC_API int vmc_image_copy_in_disk(struct vmc_image *img, struct vmc_disk *disk,
 {
 	int r = image_need_volume(img);
 
+	if (r == 0)
+		r = image_qcow2_refuse(img, "writing the guest disk in place");
 	if (r < 0)
 		return r;
 	r = volume_copy_in_storage(img->vol, disk->st, progress, userdata, ret_done);
@@ -131,6 +133,9 @@ VMC_API int vmc_image_copy_out_disk(struct vmc_image *img, struct vmc_disk *disk
 {
 	int r = image_need_volume(img);
 
+	if (r == 0 && img->qcow2)
+		return image_qcow2_copy_out(img, -1, false, disk->st, disk->zeroed, progress,
+					    userdata);
 	return r < 0
 		   ? r
 		   : volume_copy_out_storage(img->vol, disk->st, disk->zeroed, progress, userdata);

@@ -19,6 +19,7 @@ struct vmc_image {
 	bool damaged;		/* one LUKS2 header copy is damaged or outdated */
 	bool read_only;
 	int partition; /* > 0: data is that partition of a disk image (a fixed window) */
+	struct image_qcow2 *qcow2; /* QEMU's encrypted qcow2 (qcow2.c), else NULL */
 };
 
 /*
@@ -67,5 +68,37 @@ int image_need_writable(struct vmc_image *img);
 int image_need_luks2(struct vmc_image *img, const char *what);
 /* The data segment (first regular crypt segment). */
 const struct luks_segment *image_data_segment(const struct vmc_image *img);
+
+/* QEMU's encrypted qcow2 (qcow2.c). */
+struct image_qcow2;
+struct qcow2_header;
+/*
+ * Opens the encrypted qcow2 at path: locks (flock and QEMU's lock bytes),
+ * header checks and refusals (legacy AES, external data file, dirty, corrupt),
+ * the LUKS1 header through a window over its clusters, the snapshot table
+ * and the active L1 table. Errors are logged.
+ */
+int image_qcow2_open(const char *path, bool read_only, struct vmc_image **ret_img);
+void image_qcow2_free(struct image_qcow2 *q);
+/* Reads and checks the qcow2 header of st. */
+int image_qcow2_header(struct storage *st, struct qcow2_header *ret_h);
+/* Restricts st (an encrypted qcow2 file) to its LUKS header's clusters. */
+int image_qcow2_window(struct storage *st);
+/* The guest disk's size. */
+uint64_t image_qcow2_size(const struct vmc_image *img);
+/* The cipher view over the whole file that decrypts host offsets (IV = host offset / 512). */
+struct volume_spec image_qcow2_spec(const struct vmc_image *img, const uint8_t *vk, size_t vk_len);
+/* VMC_ENOTSUP with a message naming what when img is a qcow2 image; 0 otherwise. */
+int image_qcow2_refuse(const struct vmc_image *img, const char *what);
+/* Plaintext read of the guest disk (unlocked image). */
+int image_qcow2_read(struct vmc_image *img, uint8_t *buf, size_t len, uint64_t off);
+/*
+ * The whole guest disk out to fd (sparse: holes skipped by offset; else written
+ * in order) or to dst (zeroed: zero stretches skipped).
+ */
+int image_qcow2_copy_out(struct vmc_image *img, int fd, bool sparse, struct storage *dst,
+			 bool zeroed, vmc_progress_fn *progress, void *userdata);
+/* The dump: the container's facts, then the LUKS header's. */
+int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text);
 
 #endif

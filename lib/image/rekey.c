@@ -30,7 +30,7 @@ VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass
 	struct reenc_dev dev;
 	int r;
 
-	if ((r = image_need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0 || (r = image_qcow2_refuse(img, "re-key")) < 0)
 		return r;
 	dev = image_dev(img);
 	return after_run(img, reenc_rekey(&dev, pass, pass_len, p));
@@ -76,7 +76,8 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 	struct reenc_dev dev;
 	int r;
 
-	if ((r = image_need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0 ||
+	    (r = image_qcow2_refuse(img, "in-place decryption")) < 0)
 		return r;
 	dev = image_dev(img);
 	r = reenc_decrypt_in_place(&dev, pass, pass_len, p);
