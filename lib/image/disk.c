@@ -95,6 +95,16 @@ VMC_API int vmc_disk_create(const char *path, const char *format, uint64_t size,
 	return disk_new(st, true, ret_disk);
 }
 
+struct storage *image_disk_storage(struct vmc_disk *disk)
+{
+	return disk->st;
+}
+
+uint64_t image_disk_size(const struct vmc_disk *disk)
+{
+	return disk->size;
+}
+
 VMC_API bool vmc_is_nbd_uri(const char *path)
 {
 	return storage_nbd_uri(path);

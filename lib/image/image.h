@@ -69,6 +69,10 @@ int image_need_luks2(struct vmc_image *img, const char *what);
 /* The data segment (first regular crypt segment). */
 const struct luks_segment *image_data_segment(const struct vmc_image *img);
 
+/* The storage under a vmc_disk (disk.c), and its size. */
+struct storage *image_disk_storage(struct vmc_disk *disk);
+uint64_t image_disk_size(const struct vmc_disk *disk);
+
 /* QEMU's encrypted qcow2 (qcow2.c). */
 struct image_qcow2;
 struct qcow2_header;

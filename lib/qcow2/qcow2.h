@@ -157,6 +157,20 @@ int qcow2_snapshots_parse(const struct qcow2_header *h, const uint8_t *buf, size
 /* Guest offset of the VM state area of a disk of size bytes (after the disk's L1 range). */
 uint64_t qcow2_vm_state_offset(const struct qcow2_header *h, uint64_t size);
 
+/*
+ * A new image's refcount structures for used_clusters clusters (host clusters
+ * 0..used_clusters-1) plus themselves: the number of refcount blocks and of
+ * refcount table clusters. -EFBIG beyond QEMU's refcount table limit.
+ */
+int qcow2_refcount_layout(const struct qcow2_header *h, uint64_t used_clusters,
+			  uint64_t *ret_blocks, uint64_t *ret_table_clusters);
+/*
+ * One refcount block (cluster_size bytes) giving refcount 1 to clusters
+ * first, first + 1, ... up to total (exclusive), 0 to the rest.
+ */
+void qcow2_refcount_block_fill(const struct qcow2_header *h, uint8_t *block, uint64_t first,
+			       uint64_t total);
+
 struct storage;
 struct qcow2_map;
 
