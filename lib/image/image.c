@@ -164,8 +164,7 @@ VMC_API int vmc_probe_container(const char *path, const char **ret_name, const c
 	const struct container *c = NULL;
 	int r = probe_container(path, &c);
 
-	/* An encrypted qcow2 is an image vmcrypt opens itself, not a container of a disk. */
-	if (r < 0 || !c || c->vmcrypt)
+	if (r < 0 || !c)
 		return r;
 	if (ret_name)
 		*ret_name = c->name;

@@ -107,7 +107,7 @@ static int refuse(struct storage *st, const struct qcow2_header *h)
 static int load_snapshots(struct storage *st, struct image_qcow2 *q)
 {
 	const struct qcow2_header *h = &q->h;
-	uint64_t off = h->snapshots_offset, len = 0;
+	uint64_t off = h->snapshots_offset, len = 0, file_size = 0;
 	uint8_t fixed[40], *buf = NULL;
 	size_t table_len = 0;
 	int r = 0;
@@ -125,6 +125,11 @@ static int load_snapshots(struct storage *st, struct image_qcow2 *q)
 			return VMC_ECORRUPT;
 		}
 	}
+	/* The last entry's padding may be missing when the table ends the file. */
+	if ((r = storage_size(st, &file_size)) < 0)
+		return r;
+	if (off < file_size && len > file_size - off && len - (file_size - off) < 8)
+		len = file_size - off;
 	buf = malloc((size_t)len);
 	if (!buf)
 		return -ENOMEM;

@@ -300,7 +300,8 @@ int qcow2_snapshots_parse(const struct qcow2_header *h, const uint8_t *buf, size
 		off += (uint64_t)r;
 	}
 	*ret_snaps = s;
-	*ret_table_len = (size_t)off;
+	/* QEMU does not pad the last entry when the table ends the file. */
+	*ret_table_len = off < len ? (size_t)off : len;
 	s = NULL;
 	r = 0;
 out:

@@ -12,7 +12,8 @@
 #    QEMU reads the same plaintext (active layer and snapshots) and an old passphrase
 #    no longer opens;
 #  - encrypt --format qcow2 writes a thin encrypted qcow2 that qemu-img check accepts
-#    and QEMU reads;
+#    and QEMU reads; qemu-args' -blockdev (QEMU's qcow2 driver, encrypt.key-secret) reads
+#    it, libvirt-xml gives a qcow2 disk with <encryption format='luks'>;
 #  - refused: legacy AES and a dirty image (7), a corrupt or truncated header (6), an
 #    image QEMU has open (5), a read-only file for the writing verbs (8).
 # shellcheck source-path=SCRIPTDIR source=functions.sh
@@ -206,6 +207,7 @@ case_layouts()
 
 case_encrypt()
 {
+	local words
 	make_plain plain.raw 4096
 	truncate -s 64M plain.raw
 	head -c 1M /dev/urandom >tail.bin
@@ -230,9 +232,19 @@ case_encrypt()
 	qread n.qcow2 got.raw
 	vmc decrypt --force --batch-mode --key-file "$PASS2" n.qcow2 back.raw
 	expect_same back.raw got.raw "after QEMU wrote into vmcrypt's encrypted qcow2"
+	# qemu-args: QEMU's qcow2 driver with the secret, as printed, reads it.
+	vmc qemu-args --key-file "$PASS" n.qcow2 >args.out
+	read -r -a words < <(grep -- '-blockdev' args.out)
+	expect_eq "${words[0]}" -object "qemu-args: the secret comes first"
+	expect_eq "${words[2]}" -blockdev "qemu-args: then the -blockdev"
+	qemu-io --object "${words[1]}" --image-opts "${words[3]}" -c 'read -P 0x42 10M 1M' >/dev/null ||
+		fail "QEMU cannot read through qemu-args' -blockdev: ${words[*]}"
+	vmc libvirt-xml n.qcow2 >xml.out
+	grep -q "<driver name='qemu' type='qcow2'/>" xml.out || fail "libvirt-xml: not a qcow2 driver"
+	grep -q "<encryption format='luks'>" xml.out || fail "libvirt-xml: no luks encryption"
 	expect_exit "$EXIT_USAGE" vmc encrypt plain.raw l2.qcow2 --format qcow2 --type luks1 \
 		--header h --key-file "$PASS"
-	echo "encrypt --format qcow2: clean, thin, QEMU reads and writes it"
+	echo "encrypt --format qcow2: clean, thin, QEMU reads and writes it; qemu-args, libvirt-xml"
 }
 
 # patch FILE OFFSET HEX: overwrite bytes at OFFSET.
