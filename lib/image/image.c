@@ -581,6 +581,9 @@ int image_need_writable(struct vmc_image *img)
 		log_err("%s: image was opened read-only", storage_path(img->hdr));
 		return -EROFS;
 	}
+	/* The old header of an unfinished qcow2 re-key is the engine's until it finishes. */
+	if (img->qcow2 && img->qcow2->rekey_pending)
+		return image_qcow2_refuse(img, "changing the header");
 	return 0;
 }
 

@@ -3,8 +3,11 @@
 #ifndef VMC_IMAGE_IMAGE_H
 #define VMC_IMAGE_IMAGE_H
 
+#include <pthread.h>
+
 #include "format/meta.h"
 #include "io/storage.h"
+#include "qcow2/qcow2.h"
 #include "reencrypt/reencrypt.h"
 #include "volume/volume.h"
 
@@ -73,9 +76,22 @@ const struct luks_segment *image_data_segment(const struct vmc_image *img);
 struct storage *image_disk_storage(struct vmc_disk *disk);
 uint64_t image_disk_size(const struct vmc_disk *disk);
 
-/* QEMU's encrypted qcow2 (qcow2.c). */
-struct image_qcow2;
-struct qcow2_header;
+/* QEMU's encrypted qcow2 (qcow2.c, qcow2_create.c, qcow2_rekey.c). */
+struct image_qcow2 {
+	struct qcow2_header h;
+	struct qcow2_snapshot *snaps;
+	struct qcow2_map *map; /* the active L1 table */
+	pthread_mutex_t lock;  /* the map caches one L2 table */
+	bool rekey_pending;    /* an in-place re-key is unfinished (feature bit 63) */
+};
+/*
+ * An unfinished re-key's new LUKS header: its offset in the file, and whether
+ * the re-key is finishing (the old header may be torn: read the new one).
+ */
+int image_qcow2_rekey_window(struct storage *data, uint64_t *ret_off, bool *ret_finishing);
+/* vmc_image_rekey for an encrypted qcow2: start, or resume, an in-place re-key. */
+int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
+		      const struct vmc_reencrypt_params *p);
 /*
  * Opens the encrypted qcow2 at path: locks (flock and QEMU's lock bytes),
  * header checks and refusals (legacy AES, external data file, dirty, corrupt),

@@ -25,13 +25,6 @@
 /* Largest batch of contiguous host data decrypted at once (parallel inside volume_read). */
 #define QCOW2_BATCH (8u * 1024 * 1024)
 
-struct image_qcow2 {
-	struct qcow2_header h;
-	struct qcow2_snapshot *snaps;
-	struct qcow2_map *map; /* the active L1 table */
-	pthread_mutex_t lock;  /* the map caches one L2 table */
-};
-
 void image_qcow2_free(struct image_qcow2 *q)
 {
 	if (!q)
@@ -178,6 +171,18 @@ int image_qcow2_open(const char *path, bool read_only, struct vmc_image **ret_im
 	if ((r = storage_open(path, flags, &img->hdr)) < 0 ||
 	    (r = storage_set_window(img->hdr, q->h.fde_offset, q->h.fde_length)) < 0)
 		goto out;
+	if (q->h.incompatible & QCOW2_INCOMPAT_VMCRYPT_REKEY) {
+		/* An unfinished re-key: finishing, the old header may be torn; read the new one. */
+		uint64_t off = 0;
+		bool finishing = false;
+		if ((r = image_qcow2_rekey_window(img->data, &off, &finishing)) < 0 ||
+		    (finishing && (r = storage_set_window(img->hdr, off, q->h.fde_length)) < 0))
+			goto out;
+		q->rekey_pending = true;
+		log_info("%s: a vmcrypt re-key is unfinished: finish it with 'vmcrypt rekey "
+			 "--resume %s' (QEMU refuses the image until then)",
+			 path, path);
+	}
 	if ((r = load_snapshots(img->data, q)) < 0 ||
 	    (r = qcow2_map_open(img->data, &q->h, q->h.l1_table_offset, q->h.l1_size, &q->map)) < 0)
 		goto out;
@@ -233,6 +238,11 @@ int image_qcow2_refuse(const struct vmc_image *img, const char *what)
 {
 	if (!img->qcow2)
 		return 0;
+	if (img->qcow2->rekey_pending) {
+		log_err("%s: a re-key is unfinished: run 'vmcrypt rekey --resume' first",
+			storage_path(img->data));
+		return VMC_ENOTSUP;
+	}
 	log_err("%s: %s is not supported for QEMU's encrypted qcow2 (yet)", storage_path(img->data),
 		what);
 	return VMC_ENOTSUP;
@@ -244,6 +254,8 @@ static int run_at(struct vmc_image *img, uint64_t off, uint64_t max, struct qcow
 	struct image_qcow2 *q = img->qcow2;
 	int r;
 
+	if (q->rekey_pending)
+		return image_qcow2_refuse(img, "reading");
 	pthread_mutex_lock(&q->lock);
 	r = qcow2_map_get(q->map, off, max, run);
 	pthread_mutex_unlock(&q->lock);

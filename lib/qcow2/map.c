@@ -239,3 +239,65 @@ done:
 	*ret_run = run;
 	return 0;
 }
+
+static int list_add(struct qcow2_cluster_list *list, uint64_t host)
+{
+	if (list->n == list->cap) {
+		size_t cap = list->cap ? list->cap * 2 : 1024;
+		uint64_t *p = realloc(list->host, cap * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		list->host = p;
+		list->cap = cap;
+	}
+	list->host[list->n++] = host;
+	return 0;
+}
+
+int qcow2_collect_clusters(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
+			   uint32_t l1_size, struct qcow2_cluster_list *list)
+{
+	struct qcow2_map *map = NULL;
+	size_t esize = h->extended_l2 ? 16 : 8;
+	int r;
+
+	if ((r = qcow2_map_open(st, h, l1_offset, l1_size, &map)) < 0)
+		return r;
+	for (uint32_t i = 0; i < l1_size; i++) {
+		uint64_t l2 = 0;
+		if ((r = qcow2_l1_decode(h, map->l1[i], &l2)) < 0)
+			goto out;
+		if (!l2)
+			continue;
+		if ((r = load_l2(map, l2)) < 0)
+			goto out;
+		for (uint32_t j = 0; j < h->l2_entries; j++) {
+			uint64_t e = load_be64(map->l2 + j * esize), end;
+			uint64_t bm = h->extended_l2 ? load_be64(map->l2 + j * esize + 8) : 0;
+			uint64_t host = e & QCOW2_OFFSET_MASK;
+			struct qcow2_run run;
+			if ((r = qcow2_l2_decode(h, e, bm, 0, &run)) < 0)
+				goto out;
+			if (e & QCOW2_OFLAG_COMPRESSED) {
+				log_err("%s: a compressed cluster (stored unencrypted by QEMU): "
+					"qemu-img convert the image to rewrite it first",
+					storage_path(st));
+				r = VMC_ENOTSUP;
+				goto out;
+			}
+			if (!host || (h->extended_l2 ? (uint32_t)bm == 0 : (e & QCOW2_OFLAG_ZERO)))
+				continue;
+			if (!add_u64(host, h->cluster_size, &end) || end > map->file_size) {
+				log_err("%s: qcow2 data cluster at %llu beyond the end of the file",
+					storage_path(st), (unsigned long long)host);
+				r = VMC_ECORRUPT;
+				goto out;
+			}
+			if ((r = list_add(list, host)) < 0)
+				goto out;
+		}
+	}
+out:
+	qcow2_map_free(map);
+	return r;
+}

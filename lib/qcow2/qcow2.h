@@ -30,15 +30,20 @@ enum qcow2_crypt {
 };
 
 /* Incompatible feature bits. */
-#define QCOW2_INCOMPAT_DIRTY	    (1ull << 0)
-#define QCOW2_INCOMPAT_CORRUPT	    (1ull << 1)
-#define QCOW2_INCOMPAT_DATA_FILE    (1ull << 2)
-#define QCOW2_INCOMPAT_COMPRESSION  (1ull << 3)
-#define QCOW2_INCOMPAT_EXTL2	    (1ull << 4)
-#define QCOW2_INCOMPAT_KNOWN	    0x1full
-#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
-#define QCOW2_AUTOCLEAR_BITMAPS	    (1ull << 0)
-#define QCOW2_AUTOCLEAR_DATA_RAW    (1ull << 1)
+#define QCOW2_INCOMPAT_DIRTY	   (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT	   (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE   (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2	   (1ull << 4)
+/*
+ * vmcrypt's own: an in-place re-key is unfinished (lib/image/qcow2_rekey.c). QEMU knows
+ * bits 0-4 only and refuses an image with any other incompatible bit set.
+ */
+#define QCOW2_INCOMPAT_VMCRYPT_REKEY (1ull << 63)
+#define QCOW2_INCOMPAT_KNOWN	     (0x1full | QCOW2_INCOMPAT_VMCRYPT_REKEY)
+#define QCOW2_COMPAT_LAZY_REFCOUNTS  (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS	     (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW     (1ull << 1)
 
 /* Header extension types. */
 #define QCOW2_EXT_END	      0x00000000u
@@ -173,6 +178,22 @@ void qcow2_refcount_block_fill(const struct qcow2_header *h, uint8_t *block, uin
 
 struct storage;
 struct qcow2_map;
+
+/* A growing list of host cluster offsets. */
+struct qcow2_cluster_list {
+	uint64_t *host;
+	size_t n, cap;
+};
+/*
+ * Appends to list the host offset of every cluster holding guest data (a
+ * standard data cluster, or an extended one with an allocated subcluster)
+ * that the L1 table at l1_offset (l1_size entries) names: the disk and the
+ * VM state area alike. Zero and unallocated clusters are left out; a
+ * compressed cluster is VMC_ENOTSUP (QEMU stores it unencrypted); bad entries
+ * VMC_ECORRUPT. Messages are logged.
+ */
+int qcow2_collect_clusters(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
+			   uint32_t l1_size, struct qcow2_cluster_list *list);
 
 /*
  * A guest-to-host map over the L1 table at l1_offset (l1_size entries: the

@@ -2,7 +2,7 @@
 /*
  * Fuzzes the qcow2 parser: the header and its extensions, the snapshot table,
  * L1/L2 entries (standard and extended), the guest-to-host map over the bytes
- * as a file, and the header writer's round trip.
+ * as a file, the re-key's cluster list, and the header writer's round trip.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +66,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* The map over the bytes as a file: the active table and each snapshot's. */
 	path = fuzz_memfile(0, data, size);
 	if (path && storage_open(path, STORAGE_RDONLY, &st) == 0) {
+		struct qcow2_cluster_list list = {0};
 		walk(st, &h, h.l1_table_offset, h.l1_size, h.size);
+		/* The re-key's cluster list: every entry aligned and inside the file. */
+		if (qcow2_collect_clusters(st, &h, h.l1_table_offset, h.l1_size, &list) == 0)
+			for (size_t i = 0; i < list.n; i++)
+				if ((list.host[i] & (h.cluster_size - 1)) ||
+				    list.host[i] + h.cluster_size > size)
+					abort();
+		free(list.host);
 		for (uint32_t i = 0; snaps && i < h.nb_snapshots && i < 4; i++)
 			walk(st, &h, snaps[i].l1_table_offset, snaps[i].l1_size,
 			     snaps[i].disk_size);
