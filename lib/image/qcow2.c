@@ -179,7 +179,7 @@ int image_qcow2_open(const char *path, bool read_only, struct vmc_image **ret_im
 		    (finishing && (r = storage_set_window(img->hdr, off, q->h.fde_length)) < 0))
 			goto out;
 		q->rekey_pending = true;
-		log_info("%s: a vmcrypt re-key is unfinished: finish it with 'vmcrypt rekey "
+		log_warn("%s: a vmcrypt re-key is unfinished: finish it with 'vmcrypt rekey "
 			 "--resume %s' (QEMU refuses the image until then)",
 			 path, path);
 	}

@@ -29,7 +29,8 @@
 #define STATE_MAGIC   "VMCQ2RK"
 #define STATE_LEN     4096
 #define STATE_SUM_AT  96
-#define JOURNAL_BYTES (4u * 1024 * 1024)
+#define JOURNAL_BYTES (16u * 1024 * 1024) /* default batch: 4 syncs per 16 MiB */
+#define JOURNAL_MAX   (64u * 1024 * 1024) /* --hotzone-size at most */
 
 enum rk_phase { RK_RUN = 1, RK_BATCH = 2, RK_FINISH = 3 };
 
@@ -218,17 +219,32 @@ static size_t index_of(const struct rekey *k, uint64_t host)
 	return lo;
 }
 
-/* Re-encrypts clusters [i, j) whose old ciphertext is in k->buf, in order. */
+/* The end of the run of host-contiguous clusters from index x (at most up to j). */
+static size_t run_end(const struct rekey *k, size_t x, size_t j)
+{
+	uint64_t cs = k->img->qcow2->h.cluster_size;
+	size_t y = x + 1;
+
+	while (y < j && k->clusters[y] == k->clusters[y - 1] + cs)
+		y++;
+	return y;
+}
+
+/* Re-encrypts clusters [i, j) whose old ciphertext is in k->buf, in order, run by run. */
 static int rewrite(struct rekey *k, size_t i, size_t j)
 {
 	uint64_t cs = k->img->qcow2->h.cluster_size;
 	int r = 0;
 
-	for (size_t x = i; x < j && r == 0; x++) {
+	for (size_t x = i, y; x < j && r == 0; x = y) {
 		uint8_t *c = k->buf + (x - i) * cs;
-		if ((r = volume_crypt(k->old, c, (size_t)cs, k->clusters[x], false)) == 0 &&
-		    (r = volume_crypt(k->new, c, (size_t)cs, k->clusters[x], true)) == 0)
-			r = storage_write(k->img->data, c, (size_t)cs, k->clusters[x]);
+		size_t len;
+		y = run_end(k, x, j);
+		len = (size_t)((y - x) * cs);
+		/* Same host offsets, same IVs: only the key changes. */
+		if ((r = volume_crypt(k->old, c, len, k->clusters[x], false)) == 0 &&
+		    (r = volume_crypt(k->new, c, len, k->clusters[x], true)) == 0)
+			r = storage_write(k->img->data, c, len, k->clusters[x]);
 	}
 	explicit_bzero(k->buf, (size_t)((j - i) * cs));
 	return r < 0 ? r : storage_sync(k->img->data);
@@ -241,10 +257,12 @@ static int step(struct rekey *k)
 	size_t i = index_of(k, k->s.progress), j = batch_end_index(k, i);
 	int r;
 
-	for (size_t x = i; x < j; x++)
-		if ((r = storage_read(k->img->data, k->buf + (x - i) * cs, (size_t)cs,
+	for (size_t x = i, y; x < j; x = y) {
+		y = run_end(k, x, j);
+		if ((r = storage_read(k->img->data, k->buf + (x - i) * cs, (size_t)((y - x) * cs),
 				      k->clusters[x])) < 0)
 			return r;
+	}
 	if ((r = storage_write(k->img->data, k->buf, (size_t)((j - i) * cs), k->s.journal)) < 0 ||
 	    (r = storage_sync(k->img->data)) < 0)
 		return r;
@@ -357,7 +375,13 @@ static int start(struct rekey *k, const void *pass, size_t pass_len,
 	k->s.new_fde = round_up_u64(size, h->cluster_size);
 	k->s.fde_len = h->fde_length;
 	k->s.journal = round_up_u64(k->s.new_fde + k->s.fde_len, h->cluster_size);
-	k->s.journal_len = round_up_u64(JOURNAL_BYTES, h->cluster_size);
+	/* The batch (--hotzone-size): whole clusters, at least one. */
+	k->s.journal_len =
+	    round_up_u64(p->hotzone_size ? p->hotzone_size : JOURNAL_BYTES, h->cluster_size);
+	if (k->s.journal_len > JOURNAL_MAX) {
+		log_err("a re-key step of an encrypted qcow2 is at most %u MiB", JOURNAL_MAX >> 20);
+		return -EINVAL;
+	}
 	/* A new passphrase opens the old key too, so that a resume needs it alone. */
 	if (p->new_pass &&
 	    (r = vmc_keyslot_add(img, -1, p->new_pass, p->new_pass_len, &p->kdf, NULL)) < 0)
@@ -423,13 +447,11 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 		log_err("%s: no unfinished re-key to resume", storage_path(img->data));
 		return -ENOENT;
 	}
+	if (q->h.backing_file[0])
+		log_warn("%s: re-keys this layer only; its backing file %s keeps its own key",
+			 storage_path(img->data), q->h.backing_file);
 	if ((r = collect(img, &k.clusters, &k.n)) < 0)
 		return r;
-	k.buf = storage_bulk_alloc(JOURNAL_BYTES > cs ? JOURNAL_BYTES : (size_t)cs);
-	if (!k.buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	if (!q->rekey_pending) {
 		if ((r = luks_keyslot_open_any(&img->meta, img->hdr, -1, pass, pass_len, &old_vk,
 					       &slot)) < 0)
@@ -438,11 +460,12 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 					  secmem_len(old_vk))) < 0 ||
 		    (r = start(&k, pass, pass_len, p, &new_vk)) < 0)
 			goto out;
+		/* A crash from here on is resumed (the bit is set). */
 	} else {
 		/* A resume: one passphrase opens both headers (the new one's, see start()). */
 		if ((r = image_qcow2_rekey_state(img->data, &k.s)) < 0)
 			goto out;
-		if (k.s.journal_len > JOURNAL_BYTES || k.s.journal_len < cs ||
+		if (k.s.journal_len > JOURNAL_MAX || k.s.journal_len < cs || k.s.journal_len % cs ||
 		    k.s.fde_len != q->h.fde_length) {
 			log_err("%s: the re-key state records are inconsistent",
 				storage_path(img->data));
@@ -457,6 +480,11 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 				     &old_vk)) < 0)
 			goto out;
 		log_info("%s: resuming an unfinished re-key", storage_path(img->data));
+	}
+	k.buf = storage_bulk_alloc((size_t)k.s.journal_len);
+	if (!k.buf) {
+		r = -ENOMEM;
+		goto out;
 	}
 	if (k.s.phase != RK_FINISH) {
 		if ((r = cipher_view(img, old_vk, secmem_len(old_vk), &k.old)) < 0 ||
@@ -490,7 +518,7 @@ out:
 	volume_free(k.old);
 	volume_free(k.new);
 	if (k.buf)
-		explicit_bzero(k.buf, JOURNAL_BYTES > cs ? JOURNAL_BYTES : (size_t)cs);
+		explicit_bzero(k.buf, (size_t)k.s.journal_len);
 	free(k.buf);
 	free(k.clusters);
 	secmem_free(old_vk);

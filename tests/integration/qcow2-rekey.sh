@@ -9,8 +9,9 @@
 #  - an unfinished re-key: QEMU refuses the image (incompatible feature bit 63), vmcrypt
 #    refuses to read or change it, rekey --resume finishes it;
 #  - kill -9 (VMCRYPT_FAULT=kill:N) and power cuts (powercut:N) at every write of a
-#    re-key (every fourth by default; all with VMCRYPT_LONG_TESTS=1), each resumed and
-#    checked as above; ENOSPC (enospc:N) stops it resumable.
+#    re-key in 256 KiB steps (every ninth by default; every one, about 250 points in
+#    all, with VMCRYPT_LONG_TESTS=1), each resumed and checked as above; ENOSPC
+#    (enospc:N) stops it resumable; Ctrl-C (SIGINT) stops it cleanly, exit 9.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
@@ -92,7 +93,7 @@ case_unfinished()
 {
 	cp "$ORIG" e.qcow2
 	# Killed mid-way, after the image was marked: QEMU refuses, vmcrypt resumes.
-	VMCRYPT_FAULT=kill:40 rekey e.qcow2 </dev/null >/dev/null 2>&1 || true
+	VMCRYPT_FAULT=kill:40 rekey --hotzone-size 256K e.qcow2 </dev/null >/dev/null 2>&1 || true
 	if qemu-img info e.qcow2 >info.out 2>&1; then
 		fail "QEMU opens a half re-keyed image: $(cat info.out)"
 	fi
@@ -112,7 +113,8 @@ fault_loop()
 	while :; do
 		cp "$ORIG" e.qcow2
 		rc=0
-		VMCRYPT_FAULT="$mode:$n" rekey e.qcow2 </dev/null >run.out 2>&1 || rc=$?
+		VMCRYPT_FAULT="$mode:$n" rekey --hotzone-size 256K e.qcow2 </dev/null >run.out 2>&1 ||
+			rc=$?
 		if [ "$rc" -eq 0 ]; then
 			verify e.qcow2
 			break
@@ -124,7 +126,8 @@ fault_loop()
 		vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null >res.out 2>&1 ||
 			rc=$?
 		if [ "$rc" -eq "$EXIT_NOTLUKS" ]; then
-			rekey e.qcow2 </dev/null >res.out 2>&1 || fail "$mode:$n: restart: $(cat res.out)"
+			rekey --hotzone-size 256K e.qcow2 </dev/null >res.out 2>&1 ||
+				fail "$mode:$n: restart: $(cat res.out)"
 		elif [ "$rc" -ne 0 ]; then
 			fail "$mode:$n: resume exit $rc: $(cat res.out)"
 		fi
@@ -148,14 +151,47 @@ case_enospc()
 {
 	local rc=0
 	cp "$ORIG" e.qcow2
-	VMCRYPT_FAULT=enospc:30 rekey e.qcow2 </dev/null >run.out 2>&1 || rc=$?
+	VMCRYPT_FAULT=enospc:30 rekey --hotzone-size 256K e.qcow2 </dev/null >run.out 2>&1 || rc=$?
 	[ "$rc" -eq "$EXIT_IO" ] || fail "ENOSPC: exit $rc: $(cat run.out)"
 	vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null
 	verify e.qcow2
 	echo "ENOSPC mid-way: exit 8, then resumed"
 }
 
-FAULT_STEP=4
+# Ctrl-C: the step under way ends, the state says where to resume (exit 9).
+case_sigint()
+{
+	local pid rc=0
+	# 48 MiB of data in 128 KiB steps, each synced: SIGINT arrives mid-way.
+	head -c 48M /dev/urandom >src.raw
+	vmc encrypt src.raw e.qcow2 --format qcow2 --key-file "$PASS" "${FAST_PBKDF2[@]}" </dev/null
+	# vmcrypt itself in the background (a function would run in a subshell, which gets the
+	# signal instead).
+	"$VMCRYPT" rekey --batch-mode --key-file "$PASS" --new-key-file "$PASS2" --iter-time 10 \
+		--hotzone-size 128K e.qcow2 </dev/null >run.out 2>&1 &
+	pid=$!
+	# Once the image is marked (bit 63 of the incompatible features), it is under way.
+	for _ in $(seq 1 200); do
+		[ "$(od -An -tx1 -j72 -N1 e.qcow2 | tr -d ' ')" != 80 ] || break
+		sleep 0.01
+	done
+	kill -INT "$pid" 2>/dev/null || true
+	wait "$pid" || rc=$?
+	if [ "$rc" -eq "$EXIT_CANCELLED" ]; then
+		grep -q 'rekey --resume' run.out || fail "Ctrl-C: no resume hint: $(cat run.out)"
+		if qemu-img info e.qcow2 >/dev/null 2>&1; then
+			fail "QEMU opens an image whose re-key was stopped"
+		fi
+		vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null
+	elif [ "$rc" -ne 0 ]; then
+		fail "Ctrl-C: exit $rc: $(cat run.out)"
+	fi
+	qread e.qcow2 got.raw sec1
+	expect_same got.raw src.raw "QEMU's plaintext after Ctrl-C and resume"
+	echo "Ctrl-C: exit $rc, resumed and verified"
+}
+
+FAULT_STEP=9
 [ "${VMCRYPT_LONG_TESTS:-0}" = 1 ] && FAULT_STEP=1
 
 run_case "rekey" case_rekey
@@ -163,4 +199,5 @@ run_case "unfinished: QEMU refuses, vmcrypt resumes" case_unfinished
 run_case "kill -9 at write N" case_kill
 run_case "power cut at write N" case_powercut
 run_case "ENOSPC" case_enospc
+run_case "Ctrl-C" case_sigint
 finish
