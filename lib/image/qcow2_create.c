@@ -102,8 +102,8 @@ static int write_batch(struct writer *w, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int copy_data(struct writer *w, struct storage *src, vmc_progress_fn *progress,
-		     void *userdata)
+static int copy_data(struct writer *w, struct storage *src, uint64_t src_size,
+		     vmc_progress_fn *progress, void *userdata)
 {
 	uint64_t size = w->h.size, off = 0;
 	uint8_t *buf = storage_bulk_alloc(NEW_BATCH);
@@ -113,10 +113,14 @@ static int copy_data(struct writer *w, struct storage *src, vmc_progress_fn *pro
 		return -ENOMEM;
 	while (off < size) {
 		uint64_t n = size - off < NEW_BATCH ? size - off : NEW_BATCH;
-		/* A last partial cluster reads as zeros past the end of the disk. */
+		/* Past the end of SRC (its size rounded to a sector, the last partial cluster):
+		 * zeros. */
 		size_t whole = (size_t)round_up_u64(n, w->h.cluster_size);
-		memset(buf + n, 0, whole - (size_t)n);
-		if ((r = read_source(src, buf, (size_t)n, off)) < 0 ||
+		size_t have = off >= src_size	   ? 0
+			      : src_size - off < n ? (size_t)(src_size - off)
+						   : (size_t)n;
+		memset(buf + have, 0, whole - have);
+		if ((r = read_source(src, buf, have, off)) < 0 ||
 		    (r = write_batch(w, buf, whole, off)) < 0)
 			break;
 		off += n;
@@ -299,7 +303,8 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 			goto out;
 	}
 	w.next_host = w.h.fde_offset + w.h.fde_length;
-	if ((r = copy_data(&w, image_disk_storage(src), progress, userdata)) < 0 ||
+	if ((r = copy_data(&w, image_disk_storage(src), image_disk_size(src), progress, userdata)) <
+		0 ||
 	    (r = write_metadata(&w)) < 0)
 		goto out;
 	log_debug("%s: %llu bytes of data clusters written", path,

@@ -232,6 +232,13 @@ case_encrypt()
 	qread n.qcow2 got.raw
 	vmc decrypt --force --batch-mode --key-file "$PASS2" n.qcow2 back.raw
 	expect_same back.raw got.raw "after QEMU wrote into vmcrypt's encrypted qcow2"
+	# A SRC of no whole number of sectors: the disk rounds up, the rest reads as zeros.
+	head -c 100001 plain.raw >odd.raw
+	vmc encrypt odd.raw odd.qcow2 --format qcow2 --key-file "$PASS" "${FAST_PBKDF2[@]}" </dev/null
+	qcheck odd.qcow2
+	qread odd.qcow2 odd.out
+	expect_eq "$(stat -c %s odd.out)" 100352 "the disk size of a 100001-byte SRC"
+	cmp -n 100001 odd.out odd.raw || fail "odd-sized SRC: plaintext differs"
 	# qemu-args: QEMU's qcow2 driver with the secret, as printed, reads it.
 	vmc qemu-args --key-file "$PASS" n.qcow2 >args.out
 	read -r -a words < <(grep -- '-blockdev' args.out)
