@@ -135,6 +135,61 @@ static void remove_output(const char *path)
 		unlink(path);
 }
 
+/*
+ * DST as QEMU's own encrypted qcow2 (--format qcow2 without --type luks2, which keeps
+ * a LUKS2 image inside a plain qcow2): written by the library, thin, no qemu-img.
+ */
+static bool native_qcow2(const struct cli_opts *o)
+{
+	return o->format && strcmp(o->format, "qcow2") == 0 && o->fmt.luks_version != 2;
+}
+
+static int encrypt_qcow2(const struct cli_opts *o, const char *src, const char *dst)
+{
+	struct vmc_format_params p = o->fmt;
+	struct vmc_disk *disk = NULL;
+	struct key_source ks;
+	struct progress pg;
+	uint8_t *pass = NULL;
+	size_t len = 0;
+	bool exists = false;
+	int r;
+
+	if (strcmp(src, "-") == 0)
+		return usage_error(
+		    "--format qcow2 reads SRC where it is allocated: not from stdin");
+	if (o->header || o->volume_key_file || o->public_key || o->size_set)
+		return usage_error("--format qcow2 (QEMU's encrypted qcow2) takes no --header, "
+				   "--volume-key-file, --public-key or --size");
+	r = stdin_check(o, false);
+	if (r == 0)
+		r = same_file_check(src, dst);
+	if (r == 0)
+		r = output_check(o, dst, &exists);
+	if (r == 0)
+		r = vmc_disk_open(src, source_is_disk(o, src) ? o->source_format : "raw", true,
+				  &disk);
+	if (r == 0)
+		r = key_source_init(&ks, o, dst);
+	if (r < 0)
+		goto out;
+	ks.verify = true;
+	if ((r = passphrase_read(&ks, &pass, &len)) < 0)
+		goto out;
+	p.keyslot = o->key_slot;
+	progress_init(&pg);
+	cancel_catch(false);
+	r = vmc_qcow2_encrypt(dst, &p, pass, len, exists, disk, progress_update, &pg);
+	progress_end(&pg);
+	cancel_release();
+	if (r == 0)
+		verbose("Key slot %d created.", o->key_slot >= 0 ? o->key_slot : 0);
+out:
+	vmc_secret_free(pass);
+	vmc_disk_free(disk);
+	return r;
+}
+
 int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
 {
 	const char *src = args[0], *dst = args[1];
@@ -148,6 +203,8 @@ int cmd_encrypt(const struct cli_opts *o, char **args, int nargs)
 		return cmd_encrypt_in_place(o, args, nargs);
 	if (nargs < 2)
 		return usage_error("missing DST");
+	if (native_qcow2(o))
+		return encrypt_qcow2(o, src, dst);
 	r = stdin_check(o, data_on_stdin);
 	if (r == 0 && !data_on_stdin)
 		r = same_file_check(src, dst);

@@ -22,6 +22,7 @@ struct target {
 	char *keyfile; /* absolute --key-file, or NULL: a placeholder is printed */
 	int version;
 	bool native; /* QEMU's luks driver opens it: LUKS1, header in the image */
+	bool qcow2;  /* QEMU's encrypted qcow2: its qcow2 driver decrypts it (encrypt.*) */
 	char sock[PATH_MAX];
 	struct nbd_endpoint ep; /* the serve route otherwise */
 	char unit[PATH_MAX];	/* --systemd: the units' instance, systemd-escape --path */
@@ -56,7 +57,15 @@ static int target_init(const struct cli_opts *o, const char *path, struct target
 	if (r < 0)
 		return r;
 	t->version = vmc_image_luks_version(img);
+	t->qcow2 = vmc_image_is_qcow2(img);
 	vmc_image_free(img);
+	if (t->qcow2) {
+		if (o->systemd)
+			return usage_error("--systemd: QEMU opens an encrypted qcow2 natively; "
+					   "vmcrypt serve does not serve it");
+		t->native = true;
+		return 0;
+	}
 	/*
 	 * QEMU 7.2 reads LUKS1 only, with the header in the image; and a LUKS1 image
 	 * inside a container (qcow2, ...) is for vmcrypt serve: QEMU's luks driver
@@ -247,19 +256,27 @@ int cmd_qemu_args(const struct cli_opts *o, char **args, int nargs)
 	if (r <= 0)
 		goto out;
 	r = 0;
-	fputs("# LUKS1: QEMU's own luks driver decrypts it.\n", stdout);
+	fputs(t.qcow2 ? "# QEMU's encrypted qcow2: its qcow2 driver decrypts it.\n"
+		      : "# LUKS1: QEMU's own luks driver decrypts it.\n",
+	      stdout);
 	keyfile_note(stdout, &t);
 	fputs("# QEMU, either:\n-object secret,id=vmcsec0,format=raw,file=", stdout);
 	fput_qemu(stdout, keyfile_name(&t));
-	fputs(" -blockdev driver=luks,node-name=vmcrypt0,key-secret=vmcsec0,file.driver=file,"
-	      "file.filename=",
+	fputs(t.qcow2
+		  ? " -blockdev driver=qcow2,node-name=vmcrypt0,encrypt.format=luks,"
+		    "encrypt.key-secret=vmcsec0,file.driver=file,file.filename="
+		  : " -blockdev driver=luks,node-name=vmcrypt0,key-secret=vmcsec0,file.driver=file,"
+		    "file.filename=",
 	      stdout);
 	fput_qemu(stdout, t.image);
 	printf("%s -device virtio-blk-pci,drive=vmcrypt0\n# or:\n"
 	       "-object secret,id=vmcsec0,format=raw,file=",
 	       ro);
 	fput_qemu(stdout, keyfile_name(&t));
-	fputs(" -drive driver=luks,key-secret=vmcsec0,file.filename=", stdout);
+	fputs(t.qcow2 ? " -drive driver=qcow2,encrypt.format=luks,encrypt.key-secret=vmcsec0,"
+			"file.filename="
+		      : " -drive driver=luks,key-secret=vmcsec0,file.filename=",
+	      stdout);
 	fput_qemu(stdout, t.image);
 	printf(",if=virtio%s\n", o->read_only ? ",readonly=on" : "");
 out:
@@ -294,7 +311,10 @@ int cmd_libvirt_xml(const struct cli_opts *o, char **args, int nargs)
 	r = uuid_new(uuid);
 	if (r < 0)
 		goto out;
-	fputs("# LUKS1: libvirt's QEMU decrypts it natively, with the passphrase as a secret.\n",
+	fputs(t.qcow2 ? "# QEMU's encrypted qcow2: libvirt's QEMU decrypts it natively, with the "
+			"passphrase as a secret.\n"
+		      : "# LUKS1: libvirt's QEMU decrypts it natively, with the passphrase as a "
+			"secret.\n",
 	      stdout);
 	keyfile_note(stdout, &t);
 	printf("# 1. Define the secret (once):\nvirsh secret-define /dev/stdin <<'EOF'\n"
@@ -307,8 +327,9 @@ int cmd_libvirt_xml(const struct cli_opts *o, char **args, int nargs)
 	printf("</volume>\n  </usage>\n</secret>\nEOF\nvirsh secret-set-value %s --file ", uuid);
 	fput_shell(stdout, keyfile_name(&t));
 	printf(" --plain\n# 2. Add to the domain's <devices> (virsh edit DOMAIN):\n"
-	       "<disk type='file' device='disk'>\n  <driver name='qemu' type='raw'/>\n"
-	       "  <source file='");
+	       "<disk type='file' device='disk'>\n  <driver name='qemu' type='%s'/>\n"
+	       "  <source file='",
+	       t.qcow2 ? "qcow2" : "raw");
 	fput_xml(stdout, t.image);
 	printf("'>\n    <encryption format='luks'>\n"
 	       "      <secret type='passphrase' uuid='%s'/>\n    </encryption>\n  </source>\n"

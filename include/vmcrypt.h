@@ -292,6 +292,26 @@ VMC_API int vmc_image_erase(struct vmc_image *img);
 #define VMC_PUBLIC_LABEL	VMC_PUBLIC_LABEL_PREFIX " NOT SECRET - re-key first"
 /* True when the image's label marks it as a public-key image. */
 VMC_API bool vmc_image_is_public(const struct vmc_image *img);
+/*
+ * True when the image is QEMU's encrypted qcow2 (encrypt.format=luks), opened
+ * natively: a LUKS1 header inside the qcow2 file, data clusters encrypted with
+ * IVs from their host offsets. Keyslots, dump, header backup and plaintext
+ * reads work; in-place writes of the guest disk, re-key, resize and
+ * conversion are refused with VMC_ENOTSUP.
+ */
+VMC_API bool vmc_image_is_qcow2(const struct vmc_image *img);
+/*
+ * Writes the plain disk src into a new QEMU encrypted qcow2 at path (version 3,
+ * 64 KiB clusters, 16-bit refcounts, a LUKS1 header of p's cipher, hash, PBKDF
+ * and passphrase pass in the clusters after the header), thin: only the
+ * allocated, non-zero clusters of src are written, encrypted on all cores.
+ * path must not exist unless overwrite; an incomplete file is removed.
+ * -EINVAL for what QEMU's format cannot hold (LUKS2, a detached header, a
+ * sector size above 512), -EFBIG, -ECANCELED (progress said stop), I/O errors.
+ */
+VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *p, const void *pass,
+			      size_t pass_len, bool overwrite, struct vmc_disk *src,
+			      vmc_progress_fn *progress, void *userdata);
 
 /* UUID of the image (static storage of the handle). */
 VMC_API const char *vmc_image_uuid(const struct vmc_image *img);

@@ -8,30 +8,33 @@
 
 #define CONVERT "convert it to a raw disk first (qemu-img convert -O raw IMG IMG.raw)"
 
-static const struct container qcow2 = {"qcow2", "a qcow2 image (QEMU's format)", CONVERT, true};
+static const struct container qcow2 = {"qcow2", "a qcow2 image (QEMU's format)", CONVERT, true,
+				       false};
 static const struct container qcow2_luks = {
     "qcow2", "QEMU's encrypted qcow2 (encrypt.format=luks)",
-    "QEMU opens it natively; for vmcrypt, convert it to a LUKS image first (qemu-img "
-    "convert -O luks, with the image's secret)",
-    false};
+    "vmcrypt opens it as an encrypted image (dump, keyslots, decrypt)", false, true};
 static const struct container qcow2_aes = {
     "qcow2", "a qcow2 image with the legacy AES encryption (crypt_method 1)",
-    "that method is broken and deprecated: qemu-img convert it to a LUKS image", false};
-static const struct container qcow = {"qcow", "a qcow (version 1) image", CONVERT, true};
-static const struct container qed = {"qed", "a QED image (QEMU's enhanced disk)", CONVERT, true};
-static const struct container vmdk = {"vmdk", "a VMDK image (VMware's format)", CONVERT, true};
+    "that method is broken and deprecated: qemu-img convert it to a LUKS image", false, false};
+static const struct container qcow = {"qcow", "a qcow (version 1) image", CONVERT, true, false};
+static const struct container qed = {"qed", "a QED image (QEMU's enhanced disk)", CONVERT, true,
+				     false};
+static const struct container vmdk = {"vmdk", "a VMDK image (VMware's format)", CONVERT, true,
+				      false};
 static const struct container vmdk_desc = {
     "vmdk", "a VMDK descriptor (its data is in the extent files it names)",
-    "give its flat extent file (IMG-flat.vmdk) as the raw disk, or " CONVERT, true};
-static const struct container vdi = {"vdi", "a VDI image (VirtualBox's format)", CONVERT, true};
-static const struct container vhdx = {"vhdx", "a VHDX image (Hyper-V's format)", CONVERT, true};
+    "give its flat extent file (IMG-flat.vmdk) as the raw disk, or " CONVERT, true, false};
+static const struct container vdi = {"vdi", "a VDI image (VirtualBox's format)", CONVERT, true,
+				     false};
+static const struct container vhdx = {"vhdx", "a VHDX image (Hyper-V's format)", CONVERT, true,
+				      false};
 static const struct container vpc = {"vpc", "a VHD image (Virtual PC and Azure's format)", CONVERT,
-				     true};
+				     true, false};
 static const struct container rbd_layered = {
     "rbd", "a Ceph RBD layered-clone encryption header (RBDL)",
     "its data depends on the parent image it was cloned from: flatten it first (rbd "
     "flatten), then export it over NBD (rbd-nbd) or as a file (rbd export)",
-    false};
+    false, false};
 
 static bool at(const uint8_t *buf, size_t len, size_t off, const void *magic, size_t n)
 {

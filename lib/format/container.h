@@ -16,6 +16,7 @@ struct container {
 	const char *what; /* "a qcow2 image (QEMU's format)": for messages */
 	const char *fix;  /* one sentence: what the user can do about it */
 	bool qemu;	  /* QEMU reads it as a disk (qemu-storage-daemon serves it) */
+	bool vmcrypt;	  /* an encrypted image vmcrypt opens itself (lib/qcow2) */
 };
 
 /*

@@ -95,6 +95,16 @@ VMC_API int vmc_disk_create(const char *path, const char *format, uint64_t size,
 	return disk_new(st, true, ret_disk);
 }
 
+struct storage *image_disk_storage(struct vmc_disk *disk)
+{
+	return disk->st;
+}
+
+uint64_t image_disk_size(const struct vmc_disk *disk)
+{
+	return disk->size;
+}
+
 VMC_API bool vmc_is_nbd_uri(const char *path)
 {
 	return storage_nbd_uri(path);
@@ -118,6 +128,8 @@ VMC_API int vmc_image_copy_in_disk(struct vmc_image *img, struct vmc_disk *disk,
 {
 	int r = image_need_volume(img);
 
+	if (r == 0)
+		r = image_qcow2_refuse(img, "writing the guest disk in place");
 	if (r < 0)
 		return r;
 	r = volume_copy_in_storage(img->vol, disk->st, progress, userdata, ret_done);
@@ -131,6 +143,9 @@ VMC_API int vmc_image_copy_out_disk(struct vmc_image *img, struct vmc_disk *disk
 {
 	int r = image_need_volume(img);
 
+	if (r == 0 && img->qcow2)
+		return image_qcow2_copy_out(img, -1, false, disk->st, disk->zeroed, progress,
+					    userdata);
 	return r < 0
 		   ? r
 		   : volume_copy_out_storage(img->vol, disk->st, disk->zeroed, progress, userdata);

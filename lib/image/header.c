@@ -17,6 +17,7 @@
 #include "format/luks2_json.h"
 #include "format/manage.h"
 #include "image/image.h"
+#include "qcow2/qcow2.h"
 
 VMC_API int vmc_keyslot_max(const struct vmc_image *img)
 {
@@ -261,6 +262,24 @@ VMC_API int vmc_header_backup(struct vmc_image *img, const char *file)
 	return luks_header_backup(img->hdr, &img->meta, file);
 }
 
+/* An encrypted qcow2 file (by its magic) gets the window over its LUKS header; others stay. */
+static int restore_qcow2_window(struct storage *st)
+{
+	uint8_t magic[36];
+	uint64_t size = 0;
+	int r;
+
+	if ((r = storage_size(st, &size)) < 0 || size < sizeof(magic))
+		return r;
+	if ((r = storage_read(st, magic, sizeof(magic), 0)) < 0)
+		return r;
+	if (load_be32(magic) != QCOW2_MAGIC)
+		return 0;
+	if ((r = qcow2_lock_take(st, true)) < 0 || (r = qcow2_lock_check(st, true)) < 0)
+		return r;
+	return image_qcow2_window(st);
+}
+
 VMC_API int vmc_header_restore(const char *path, const char *header, const char *backup, bool force)
 {
 	struct storage *st = NULL;
@@ -274,6 +293,9 @@ VMC_API int vmc_header_restore(const char *path, const char *header, const char 
 		return r;
 	r = storage_lock(st, true);
 	if (r < 0)
+		goto out;
+	/* QEMU's encrypted qcow2: the LUKS header is the window over its clusters. */
+	if (!header && (r = restore_qcow2_window(st)) < 0)
 		goto out;
 	/* The current header, if it can be read at all, is what the backup must match. */
 	log_mute();
@@ -290,7 +312,8 @@ VMC_API int vmc_image_convert(struct vmc_image *img, int luks_version)
 {
 	int r;
 
-	if ((r = image_need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0 ||
+	    (r = image_qcow2_refuse(img, "converting the LUKS header (QEMU reads only LUKS1)")) < 0)
 		return r;
 	if (luks_version != 1 && luks_version != 2) {
 		log_err("convert: --type must be luks1 or luks2");

@@ -134,6 +134,13 @@ int image_disk_open(const char *path, unsigned flags, int partition, const char 
 	/* A new file is raw. */
 	if (!raw && !(flags & STORAGE_CREATE) && (r = probe_container(path, &c)) < 0)
 		return r;
+	if (c && c->vmcrypt) {
+		/* Not a disk: an encrypted image vmcrypt opens itself (lib/qcow2). */
+		log_err("%s: %s: an encrypted image, not a plain disk (vmcrypt decrypt makes one "
+			"of it)",
+			path, c->what);
+		return VMC_ENOTSUP;
+	}
 	if (c && !c->qemu) {
 		/* A container is never a disk: its bytes are not what the guest sees. */
 		log_err("%s: %s, not a raw disk or LUKS image: %s", path, c->what, c->fix);
@@ -177,6 +184,14 @@ VMC_API int vmc_image_open(const char *path, const struct vmc_open_params *p,
 	if (!p)
 		p = &defaults;
 	flags = p->read_only ? STORAGE_RDONLY : 0;
+	/* QEMU's encrypted qcow2: opened natively, with its LUKS header inside. */
+	if (!p->raw && !p->header && !p->partition && (!p->format || !strcmp(p->format, "qcow2"))) {
+		const struct container *c = NULL;
+		if ((r = probe_container(path, &c)) < 0)
+			return r;
+		if (c && c->vmcrypt)
+			return image_qcow2_open(path, p->read_only, ret_img);
+	}
 	r = image_new(path, p->partition, flags, p->raw ? "raw" : p->format, p->header, flags,
 		      p->read_only, &img);
 	if (r < 0)
@@ -211,6 +226,7 @@ VMC_API void vmc_image_free(struct vmc_image *img)
 	secmem_free(img->vk);
 	reenc_keys_clear(&img->keys);
 	luks_meta_clear(&img->meta);
+	image_qcow2_free(img->qcow2);
 	if (img->hdr != img->data)
 		storage_free(img->hdr);
 	storage_free(img->data);
@@ -292,6 +308,8 @@ VMC_API uint64_t vmc_image_size(const struct vmc_image *img)
 {
 	uint64_t dev = 0;
 
+	if (img->qcow2)
+		return image_qcow2_size(img);
 	if (img->vol)
 		return volume_size(img->vol);
 	if (storage_size(img->data, &dev) < 0)
@@ -309,8 +327,15 @@ VMC_API uint32_t vmc_image_sector_size(const struct vmc_image *img)
 	return image_data_segment(img)->sector_size;
 }
 
+VMC_API bool vmc_image_is_qcow2(const struct vmc_image *img)
+{
+	return img->qcow2 != NULL;
+}
+
 VMC_API int vmc_image_dump(struct vmc_image *img, bool json, char **ret_text)
 {
+	if (img->qcow2)
+		return image_qcow2_dump(img, json, ret_text);
 	return luks_describe(&img->meta, vmc_image_size(img), json, ret_text);
 }
 
@@ -332,7 +357,9 @@ int image_attach_key(struct vmc_image *img, uint8_t *vk, size_t vk_len)
 	img->vk = vk;
 	img->vk_len = vk_len;
 	{
-		struct volume_spec spec = volume_spec_of(image_data_segment(img), vk, vk_len);
+		struct volume_spec spec = img->qcow2
+					      ? image_qcow2_spec(img, vk, vk_len)
+					      : volume_spec_of(image_data_segment(img), vk, vk_len);
 		return volume_new(img->data, &spec, 1, dev, &img->vol);
 	}
 }
@@ -470,18 +497,24 @@ int image_need_volume(struct vmc_image *img)
 VMC_API int vmc_image_read(struct vmc_image *img, void *buf, size_t len, uint64_t offset)
 {
 	int r = image_need_volume(img);
+	if (r == 0 && img->qcow2)
+		return image_qcow2_read(img, buf, len, offset);
 	return r < 0 ? r : volume_read(img->vol, buf, len, offset);
 }
 
 VMC_API int vmc_image_write(struct vmc_image *img, const void *buf, size_t len, uint64_t offset)
 {
 	int r = image_need_volume(img);
+	if (r == 0)
+		r = image_qcow2_refuse(img, "writing the guest disk in place");
 	return r < 0 ? r : volume_write(img->vol, buf, len, offset);
 }
 
 VMC_API int vmc_image_discard(struct vmc_image *img, uint64_t offset, uint64_t len)
 {
 	int r = image_need_volume(img);
+	if (r == 0)
+		r = image_qcow2_refuse(img, "discarding guest data in place");
 	return r < 0 ? r : volume_discard(img->vol, offset, len);
 }
 
@@ -497,6 +530,8 @@ VMC_API int vmc_image_copy_in(struct vmc_image *img, int fd, uint64_t len,
 			      vmc_progress_fn *progress, void *userdata, uint64_t *ret_done)
 {
 	int r = image_need_volume(img);
+	if (r == 0)
+		r = image_qcow2_refuse(img, "writing the guest disk in place");
 	if (r < 0)
 		return r;
 	r = volume_copy_in(img->vol, fd, len, progress, userdata, ret_done);
@@ -509,6 +544,8 @@ VMC_API int vmc_image_copy_out(struct vmc_image *img, int fd, bool sparse,
 			       vmc_progress_fn *progress, void *userdata)
 {
 	int r = image_need_volume(img);
+	if (r == 0 && img->qcow2)
+		return image_qcow2_copy_out(img, fd, sparse, NULL, false, progress, userdata);
 	return r < 0 ? r : volume_copy_out(img->vol, fd, sparse, progress, userdata);
 }
 
@@ -613,6 +650,9 @@ int image_need_writable(struct vmc_image *img)
 		log_err("%s: image was opened read-only", storage_path(img->hdr));
 		return -EROFS;
 	}
+	/* The old header of an unfinished qcow2 re-key is the engine's until it finishes. */
+	if (img->qcow2 && img->qcow2->rekey_pending)
+		return image_qcow2_refuse(img, "changing the header");
 	/* What vmcrypt cannot read it does not rewrite either. */
 	return image_data_check(img);
 }

@@ -3,8 +3,11 @@
 #ifndef VMC_IMAGE_IMAGE_H
 #define VMC_IMAGE_IMAGE_H
 
+#include <pthread.h>
+
 #include "format/meta.h"
 #include "io/storage.h"
+#include "qcow2/qcow2.h"
 #include "reencrypt/reencrypt.h"
 #include "volume/volume.h"
 
@@ -19,6 +22,7 @@ struct vmc_image {
 	bool damaged;		/* one LUKS2 header copy is damaged or outdated */
 	bool read_only;
 	int partition; /* > 0: data is that partition of a disk image (a fixed window) */
+	struct image_qcow2 *qcow2; /* QEMU's encrypted qcow2 (qcow2.c), else NULL */
 };
 
 /*
@@ -69,5 +73,54 @@ int image_need_luks2(struct vmc_image *img, const char *what);
 const struct luks_segment *image_data_segment(const struct vmc_image *img);
 /* 0 when vmcrypt can use the header's data segments, else VMC_ENOTSUP (said once). */
 int image_data_check(const struct vmc_image *img);
+
+/* The storage under a vmc_disk (disk.c), and its size. */
+struct storage *image_disk_storage(struct vmc_disk *disk);
+uint64_t image_disk_size(const struct vmc_disk *disk);
+
+/* QEMU's encrypted qcow2 (qcow2.c, qcow2_create.c, qcow2_rekey.c). */
+struct image_qcow2 {
+	struct qcow2_header h;
+	struct qcow2_snapshot *snaps;
+	struct qcow2_map *map; /* the active L1 table */
+	pthread_mutex_t lock;  /* the map caches one L2 table */
+	bool rekey_pending;    /* an in-place re-key is unfinished (feature bit 63) */
+};
+/*
+ * An unfinished re-key's new LUKS header: its offset in the file, and whether
+ * the re-key is finishing (the old header may be torn: read the new one).
+ */
+int image_qcow2_rekey_window(struct storage *data, uint64_t *ret_off, bool *ret_finishing);
+/* vmc_image_rekey for an encrypted qcow2: start, or resume, an in-place re-key. */
+int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
+		      const struct vmc_reencrypt_params *p);
+/*
+ * Opens the encrypted qcow2 at path: locks (flock and QEMU's lock bytes),
+ * header checks and refusals (legacy AES, external data file, dirty, corrupt),
+ * the LUKS1 header through a window over its clusters, the snapshot table
+ * and the active L1 table. Errors are logged.
+ */
+int image_qcow2_open(const char *path, bool read_only, struct vmc_image **ret_img);
+void image_qcow2_free(struct image_qcow2 *q);
+/* Reads and checks the qcow2 header of st. */
+int image_qcow2_header(struct storage *st, struct qcow2_header *ret_h);
+/* Restricts st (an encrypted qcow2 file) to its LUKS header's clusters. */
+int image_qcow2_window(struct storage *st);
+/* The guest disk's size. */
+uint64_t image_qcow2_size(const struct vmc_image *img);
+/* The cipher view over the whole file that decrypts host offsets (IV = host offset / 512). */
+struct volume_spec image_qcow2_spec(const struct vmc_image *img, const uint8_t *vk, size_t vk_len);
+/* VMC_ENOTSUP with a message naming what when img is a qcow2 image; 0 otherwise. */
+int image_qcow2_refuse(const struct vmc_image *img, const char *what);
+/* Plaintext read of the guest disk (unlocked image). */
+int image_qcow2_read(struct vmc_image *img, uint8_t *buf, size_t len, uint64_t off);
+/*
+ * The whole guest disk out to fd (sparse: holes skipped by offset; else written
+ * in order) or to dst (zeroed: zero stretches skipped).
+ */
+int image_qcow2_copy_out(struct vmc_image *img, int fd, bool sparse, struct storage *dst,
+			 bool zeroed, vmc_progress_fn *progress, void *userdata);
+/* The dump: the container's facts, then the LUKS header's. */
+int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text);
 
 #endif

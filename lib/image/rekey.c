@@ -10,6 +10,8 @@
 
 VMC_API bool vmc_image_reencrypt_pending(const struct vmc_image *img)
 {
+	if (img->qcow2)
+		return img->qcow2->rekey_pending;
 	return img->meta.reencrypt;
 }
 
@@ -30,6 +32,8 @@ VMC_API int vmc_image_rekey(struct vmc_image *img, const void *pass, size_t pass
 	struct reenc_dev dev;
 	int r;
 
+	if (img->qcow2)
+		return image_qcow2_rekey(img, pass, pass_len, p);
 	if ((r = image_need_writable(img)) < 0)
 		return r;
 	dev = image_dev(img);
@@ -76,7 +80,8 @@ VMC_API int vmc_decrypt_in_place(struct vmc_image *img, const void *pass, size_t
 	struct reenc_dev dev;
 	int r;
 
-	if ((r = image_need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0 ||
+	    (r = image_qcow2_refuse(img, "in-place decryption")) < 0)
 		return r;
 	dev = image_dev(img);
 	r = reenc_decrypt_in_place(&dev, pass, pass_len, p);

@@ -23,7 +23,7 @@ static int resize_allowed(struct vmc_image *img)
 	const char *path = storage_path(img->hdr);
 	int r;
 
-	if ((r = image_need_writable(img)) < 0)
+	if ((r = image_need_writable(img)) < 0 || (r = image_qcow2_refuse(img, "resize")) < 0)
 		return r;
 	if (img->meta.reencrypt) {
 		log_err("%s: a re-encryption is unfinished; finish it (vmcrypt rekey --resume) "

@@ -4,7 +4,7 @@
 # cryptsetup (cut to the metadata copies), complete tiny images made by mkseed.py
 # (passphrase "fuzz", one AF stripe), and single precise corruptions of both.
 # The corpus is checked in; run this only to change it, and keep it under 2 MiB.
-#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2_snap] [VMCRYPT]
+#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2_snap|qcow2] [VMCRYPT]
 # VMCRYPT: a built vmcrypt, to check the images. --only remakes one harness's seeds
 # (the LUKS seeds have random salts: remaking them all churns the tree).
 set -euo pipefail
@@ -111,10 +111,57 @@ qcow2_snap_seeds()
 	"$py" "$here/mkqcow2seed.py" "$out/qcow2_snap"
 	echo "qcow2_snap seeds: $(find "$out/qcow2_snap" -type f | wc -l) files"
 }
+# The qcow2 parser's seeds: small whole images made by qemu-img and qemu-io (512-byte and
+# 16 KiB clusters, so the L1/L2 tables and the snapshot table fit), the head of an
+# encrypted one (header, extensions, the LUKS header pointer), and precise corruptions.
+qcow2_seeds()
+{
+	local q=$out/qcow2 t
+	command -v qemu-img >/dev/null || { echo "make-corpus: qemu-img is needed" >&2; exit 1; }
+	t=$(mktemp -d)
+	rm -rf "$q"
+	mkdir -p "$q"
+	qio() { local f=$1; shift; qemu-io -f qcow2 "$@" "$f" >/dev/null; }
+	qemu-img create -q -f qcow2 -o cluster_size=512 "$t/c512" 256k
+	qio "$t/c512" -c 'write -P 0x5a 0 4k' -c 'write -z 64k 4k' -c 'write -P 1 200k 1k'
+	qemu-img snapshot -c s1 "$t/c512"
+	qio "$t/c512" -c 'write -P 0x33 0 1k'
+	cp "$t/c512" "$q/c512-snapshot"
+	qemu-img create -q -f qcow2 -o extended_l2=on,cluster_size=16k "$t/xl2" 256k
+	qio "$t/xl2" -c 'write -P 0x5a 0 1k' -c 'write -z 16k 4k' -c 'write -P 1 40k 512'
+	qemu-img snapshot -c s1 "$t/xl2"
+	cp "$t/xl2" "$q/extl2-16k-snapshot"
+	qemu-img create -q -f qcow2 -o compat=0.10,cluster_size=512 "$t/v2" 128k
+	qio "$t/v2" -c 'write -P 7 0 2k'
+	cp "$t/v2" "$q/v2-c512"
+	seq 1 12000 | head -c 32768 >"$t/text.raw"
+	qemu-img convert -q -c -O qcow2 -o cluster_size=4k "$t/text.raw" "$q/compressed-4k"
+	qemu-img create -q -f qcow2 -o cluster_size=512,compression_type=zstd -b c512 -F qcow2 \
+		"$t/backed" 256k
+	cp "$t/backed" "$q/zstd-backing"
+	printf 'fuzz' >"$t/pass"
+	# Retried: QEMU's PBKDF benchmark sometimes fails ("Unable to get accurate CPU usage").
+	for _ in 1 2 3 4 5 6 7 8 9 10; do
+		qemu-img create -q -f qcow2 --object secret,id=s0,file="$t/pass" \
+			-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 "$t/enc" 1M \
+			2>/dev/null && break
+	done
+	head -c 4096 "$t/enc" >"$q/encrypted-head"
+	# One precise corruption each: dirty, unknown incompatible bit, cluster bits 30.
+	cp "$q/c512-snapshot" "$q/bad-dirty"
+	printf '\001' | dd of="$q/bad-dirty" bs=1 seek=79 conv=notrunc status=none
+	cp "$q/c512-snapshot" "$q/bad-incompat"
+	printf '\200' | dd of="$q/bad-incompat" bs=1 seek=72 conv=notrunc status=none
+	cp "$q/encrypted-head" "$q/bad-cluster-bits"
+	printf '\036' | dd of="$q/bad-cluster-bits" bs=1 seek=23 conv=notrunc status=none
+	rm -rf "$t"
+	echo "qcow2 seeds: $(find "$q" -type f | wc -l) files, $(cat "$q"/* | wc -c) bytes"
+}
 case $only in
 audit) audit_seeds; exit 0 ;;
 scan) scan_seeds; exit 0 ;;
 qcow2_snap) qcow2_snap_seeds; exit 0 ;;
+qcow2) qcow2_seeds; exit 0 ;;
 esac
 
 tmp=$(mktemp -d)
@@ -125,6 +172,7 @@ mkdir -p "$out"/{luks1,luks2_hdr,luks2_json,token,keyslot,restore}
 audit_seeds
 scan_seeds
 qcow2_snap_seeds
+qcow2_seeds
 
 cs() { cryptsetup --disable-locks --batch-mode "$@"; }
 fast=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)

@@ -5,10 +5,13 @@
 # sparse, stream-optimised and as a descriptor; VDI; VHDX; VHD; QED) and a Ceph RBD
 # layered-clone header. Those QEMU reads are opened as the disk their guest sees (here
 # empty: every verb that opens an IMAGE says "not a LUKS image", exit 4, and the file
-# is untouched); the others (QEMU's encrypted qcow2, the RBD clone header) are refused
-# by every verb, SRC included, with exit 7 and one line naming the format. --format raw
-# (--source-format raw for SRC) takes the bytes as they are. The containers holding
-# LUKS images are tests/integration/qemu-formats.sh's.
+# is untouched); the others (qcow2 with the legacy AES encryption, the RBD clone header)
+# are refused by every verb, SRC included, with exit 7 and one line naming the format.
+# QEMU's encrypted qcow2 is an encrypted image vmcrypt opens itself (dump works), never
+# a disk: as SRC or DISK@N it is refused the same way, and encrypt --in-place says it
+# is encrypted already (its own verbs are tests/integration/qcow2-crypt.sh's). --format raw (--source-format raw
+# for SRC) takes the bytes as they are. The containers holding LUKS images are
+# tests/integration/qemu-formats.sh's.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
@@ -28,6 +31,8 @@ make_containers()
 		qemu-img create -q -f qcow2 --object secret,id=s0,file=qsec \
 			-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 enc.qcow2 64M && break
 	done
+	qemu-img create -q -f qcow2 --object secret,id=s0,file=qsec \
+		-o encryption=on,encrypt.key-secret=s0 aes.qcow2 64M
 	qemu-img create -q -f qcow old.qcow 64M
 	qemu-img create -q -f vmdk sparse.vmdk 64M
 	qemu-img create -q -f vmdk -o subformat=streamOptimized stream.vmdk 64M
@@ -40,7 +45,7 @@ make_containers()
 	truncate -s 1M clone.rbd
 	READABLE=(plain.qcow2 builder.qcow2 old.qcow sparse.vmdk stream.vmdk desc.vmdk disk.vdi
 		disk.vhdx disk.vhd disk.qed)
-	REFUSED=("enc.qcow2:encrypted qcow2" "clone.rbd:Ceph RBD")
+	REFUSED=("aes.qcow2:legacy AES" "clone.rbd:Ceph RBD")
 }
 
 # exits STATUS WORD FILE CMD...: CMD exits STATUS with one line naming WORD; FILE is unchanged.
@@ -87,6 +92,25 @@ case_refused()
 	echo "${#REFUSED[@]} containers refused by dump, test-key, rekey, add-key, decrypt, create DISK@N, encrypt (SRC and --in-place)"
 }
 
+# QEMU's encrypted qcow2: an image (dump), never a disk.
+case_encrypted()
+{
+	local w="encrypted qcow2" f=enc.qcow2
+	make_containers
+	printf 'secret' >k
+	"$VMCRYPT" dump enc.qcow2 >out </dev/null || fail "dump of an encrypted qcow2"
+	grep -q "qcow2" out || fail "dump does not say qcow2"
+	refused "$w" "$f" "$VMCRYPT" dump "$f@1"
+	refused "$w" "$f" "$VMCRYPT" create "$f@1" --size 1M --key-file k --batch-mode \
+		--force "${FAST_PBKDF2[@]}"
+	exits "$EXIT_USAGE" "LUKS image already" "$f" "$VMCRYPT" encrypt --in-place "$f" \
+		--header "$f.hdr" --key-file k --batch-mode "${FAST_PBKDF2[@]}"
+	[ ! -e "$f.hdr" ] || fail "encrypt --in-place of $f left a header file"
+	refused "$w" "$f" "$VMCRYPT" encrypt "$f" out.img --key-file k "${FAST_PBKDF2[@]}"
+	[ ! -e out.img ] || fail "encrypt of $f left an output"
+	echo "encrypted qcow2: dump opens it; DISK@N, SRC and --in-place refuse it"
+}
+
 case_readable()
 {
 	local f
@@ -125,6 +149,7 @@ case_format_raw()
 }
 
 run_case "refused" case_refused
+run_case "encrypted" case_encrypted
 run_case "readable" case_readable
 run_case "format-raw" case_format_raw
 finish

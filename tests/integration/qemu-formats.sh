@@ -19,7 +19,9 @@
 #    conversion) is encrypted, or with --source-format raw the container's bytes;
 #  - decrypt/encrypt/create with --format qcow2, vdi, vmdk, vhdx: qemu-img reports the
 #    format, checks the image clean, compares it identical to the plaintext, and a
-#    mostly-zero plaintext gives a thin qcow2; cryptsetup opens what encrypt wrote;
+#    mostly-zero plaintext gives a thin qcow2; cryptsetup opens what encrypt --type luks2
+#    wrote (encrypt --format qcow2 without it writes QEMU's own encrypted qcow2, whose
+#    tests are qcow2-crypt.sh's);
 #  - a qcow2 overlay on a qcow2 backing file: rekey writes the overlay only (the
 #    backing file's sha256 is unchanged); a missing backing file is one line naming it;
 #  - bad input, the image unchanged and one line on stderr: a qcow2 with a garbage
@@ -367,8 +369,10 @@ case_new_containers()
 
 	make_plain plain 8192
 	for fmt in qcow2 vdi vmdk vhdx; do
-		expect_exit 0 vmc encrypt plain "e.$fmt" --format "$fmt" --key-file "$PASS" --batch-mode \
-			"${FAST_PBKDF2[@]}"
+		# --type luks2: a LUKS2 image inside a plain qcow2 (without it, --format qcow2 is
+		# QEMU's own encrypted qcow2: tests/integration/qcow2-crypt.sh).
+		expect_exit 0 vmc encrypt plain "e.$fmt" --format "$fmt" --type luks2 --key-file "$PASS" \
+			--batch-mode "${FAST_PBKDF2[@]}"
 		expect_eq "$(img_info "e.$fmt" format)" "$fmt" "qemu-img's format of e.$fmt"
 		qcheck "e.$fmt" "$fmt"
 		to_raw "e.$fmt" "$fmt" "e.$fmt.raw"

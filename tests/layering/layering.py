@@ -22,6 +22,7 @@ FLOORS = {
     "io": 1,
     "crypto": 1,
     "format": 2,
+    "qcow2": 2,
     "volume": 3,
     "reencrypt": 4,
     "image": 5,
