@@ -185,8 +185,10 @@ int image_open(const struct cli_opts *o, const char *path, bool read_only,
 	return r;
 }
 
-int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,
-		 int *ret_keyslot)
+/* The passphrase for path, given to open (unlock, or only test it), then wiped. */
+static int with_passphrase(const struct cli_opts *o, struct vmc_image *img, const char *path,
+			   int (*open)(struct vmc_image *, const void *, size_t, int, int *),
+			   int *ret_keyslot)
 {
 	uint8_t *pass = NULL;
 	size_t len = 0;
@@ -194,23 +196,21 @@ int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *pa
 
 	r = passphrase_get(o, path, &pass, &len);
 	if (r == 0)
-		r = vmc_image_unlock(img, pass, len, o->key_slot, ret_keyslot);
+		r = open(img, pass, len, o->key_slot, ret_keyslot);
 	vmc_secret_free(pass);
 	return r;
+}
+
+int image_unlock(const struct cli_opts *o, struct vmc_image *img, const char *path,
+		 int *ret_keyslot)
+{
+	return with_passphrase(o, img, path, vmc_image_unlock, ret_keyslot);
 }
 
 int image_test_passphrase(const struct cli_opts *o, struct vmc_image *img, const char *path,
 			  int *ret_keyslot)
 {
-	uint8_t *pass = NULL;
-	size_t len = 0;
-	int r;
-
-	r = passphrase_get(o, path, &pass, &len);
-	if (r == 0)
-		r = vmc_image_test_passphrase(img, pass, len, o->key_slot, ret_keyslot);
-	vmc_secret_free(pass);
-	return r;
+	return with_passphrase(o, img, path, vmc_image_test_passphrase, ret_keyslot);
 }
 
 int open_unlocked(const struct cli_opts *o, const char *path, struct vmc_image **ret_img,

@@ -337,6 +337,16 @@ qemu_luks_read()
 		--image-opts "driver=luks,file.filename=$img,key-secret=sec0" -O raw "$out"
 }
 
+# QEMU's secret objects for PASS (sec0) and PASS2 (sec1): read from the files, never
+# on argv. qcow2_opts IMG [KEYID]: --image-opts of an encrypted qcow2 IMG opened with
+# secret KEYID (default sec0).
+# shellcheck disable=SC2034 # used by the qcow2 test scripts
+QEMU_SECRETS=(--object "secret,id=sec0,file=$PASS" --object "secret,id=sec1,file=$PASS2")
+qcow2_opts()
+{
+	echo "driver=qcow2,file.filename=$1,encrypt.key-secret=${2:-sec0}"
+}
+
 # qemu_writes_into KIB [vmcrypt create options]: QEMU's luks driver writes KIB of
 # data into a LUKS1 image vmcrypt created with these options; vmcrypt reads it back.
 qemu_writes_into()

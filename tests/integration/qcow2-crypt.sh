@@ -23,14 +23,9 @@ requires qemu-img
 requires qemu-io
 requires test -x "$VMCRYPT"
 
-# QEMU's secret objects read the passphrase from a file: it never appears on argv.
-SEC=(--object "secret,id=sec0,file=$PASS" --object "secret,id=sec1,file=$PASS2")
-
-# qopts IMG [KEYID]: --image-opts of IMG opened with secret KEYID (default sec0).
-qopts()
-{
-	echo "driver=qcow2,file.filename=$1,encrypt.key-secret=${2:-sec0}"
-}
+# QEMU's secrets and --image-opts: QEMU_SECRETS and qcow2_opts (functions.sh).
+SEC=("${QEMU_SECRETS[@]}")
+qopts() { qcow2_opts "$@"; }
 
 # qcreate IMG SIZE [OPTS]: a new encrypted qcow2 (retried: QEMU's PBKDF benchmark).
 qcreate()

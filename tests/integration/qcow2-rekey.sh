@@ -19,12 +19,9 @@ requires qemu-img
 requires qemu-io
 requires test -x "$VMCRYPT"
 
-SEC=(--object "secret,id=sec0,file=$PASS" --object "secret,id=sec1,file=$PASS2")
-
-qopts()
-{
-	echo "driver=qcow2,file.filename=$1,encrypt.key-secret=${2:-sec0}"
-}
+# QEMU's secrets and --image-opts: QEMU_SECRETS and qcow2_opts (functions.sh).
+SEC=("${QEMU_SECRETS[@]}")
+qopts() { qcow2_opts "$@"; }
 
 # qread IMG OUT KEYID [SNAPSHOT]: the plaintext QEMU reads.
 qread()
