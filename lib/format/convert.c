@@ -337,6 +337,47 @@ out:
 	return r;
 }
 
+/*
+ * Whether a journal belongs to the header beside it. A conversion keeps every
+ * key slot's salt, so a valid current header that shares no active key slot
+ * with the journal's header is another image (one restored from a backup, a
+ * fresh copy): restoring the journal onto it would put a foreign header over
+ * its data. An unreadable current header (a conversion cut half-way) belongs.
+ */
+static bool journal_belongs(struct storage *hdr, const char *journal)
+{
+	struct luks_meta cur, old;
+	struct storage *st = NULL;
+	bool belongs = true;
+
+	memset(&cur, 0, sizeof(cur));
+	memset(&old, 0, sizeof(old));
+	log_mute();
+	if (luks_meta_load(hdr, &cur, NULL) == 0 &&
+	    storage_open(journal, STORAGE_RDONLY, &st) == 0 &&
+	    luks_meta_load(st, &old, NULL) == 0) {
+		int active = 0;
+		for (int i = 0; i < luks_meta_max_keyslots(&cur); i++)
+			active += cur.keyslots[i].kind == LUKS_KEYSLOT_LUKS2;
+		/* No key slot to compare: nothing says it is foreign. */
+		belongs = active == 0;
+		for (int i = 0; i < luks_meta_max_keyslots(&cur) && !belongs; i++) {
+			const struct luks_keyslot *c = &cur.keyslots[i];
+			if (c->kind != LUKS_KEYSLOT_LUKS2)
+				continue;
+			for (int j = 0; j < luks_meta_max_keyslots(&old) && !belongs; j++)
+				belongs = old.keyslots[j].kind == LUKS_KEYSLOT_LUKS2 &&
+					  old.keyslots[j].salt_len == c->salt_len &&
+					  crypto_memeq(old.keyslots[j].salt, c->salt, c->salt_len);
+		}
+	}
+	log_unmute();
+	storage_free(st);
+	luks_meta_clear(&cur);
+	luks_meta_clear(&old);
+	return belongs;
+}
+
 int luks_convert_recover(struct storage *hdr, bool read_only)
 {
 	char *journal = journal_path(hdr);
@@ -346,6 +387,13 @@ int luks_convert_recover(struct storage *hdr, bool read_only)
 		return -ENOMEM;
 	if (access(journal, F_OK) != 0)
 		goto out;
+	if (!journal_belongs(hdr, journal)) {
+		log_err("%s: a conversion journal of another header is beside this image (no key "
+			"slot in common); if the image was replaced, remove %s",
+			storage_path(hdr), journal);
+		r = VMC_EBUSY;
+		goto out;
+	}
 	if (read_only) {
 		log_err("%s: a conversion was interrupted; open the image for writing (e.g. "
 			"vmcrypt repair) to roll it back from %s",

@@ -85,6 +85,23 @@ case_partition_size()
 	[ "$plain" = dynamic ] || bad "create DISK@2" "segment size $plain, not the whole partition"
 }
 
+# A conversion journal another header left beside an image (the image restored from a
+# backup after a cut conversion) is never restored onto it: status 5, both untouched.
+case_stale_journal()
+{
+	make_img img
+	make_img other --sector-size 512
+	vmc convert --type luks1 other --batch-mode
+	head -c $((2 * 1024 * 1024)) other >img.vmcrypt-convert
+	attempt 5 img "test-key beside a foreign conversion journal" vmc test-key img \
+		--key-file "$PASS"
+	attempt 5 img "add-key beside a foreign conversion journal" vmc add-key img "$PASS2" \
+		--key-file "$PASS" "${FAST_PBKDF2[@]}"
+	[ -e img.vmcrypt-convert ] || bad "stale journal" "the journal was removed"
+	grep -q "another header" a.err || bad "stale journal" "the message does not say why"
+	rm -f img.vmcrypt-convert
+}
+
 case_not_files()
 {
 	make_img img
@@ -233,6 +250,7 @@ case_locked()
 
 run_case "key files" case_key_files
 run_case "create in a partition: --size" case_partition_size
+run_case "a foreign conversion journal beside the image" case_stale_journal
 run_case "images that are not files" case_not_files
 run_case "read-only image, unprivileged user" case_read_only
 run_case "image on a full file system" case_full_fs
