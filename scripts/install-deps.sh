@@ -19,6 +19,8 @@ packages=(
 	dosfstools
 	# packaging: dpkg-buildpackage, debian/, lintian (tests/package); the completion's path
 	build-essential dpkg-dev debhelper lintian bash-completion
+	# the serve units' tests: systemd-analyze, systemd-socket-activate, systemd-escape
+	systemd
 	# demo and test tools
 	e2fsprogs python3 xxd util-linux fdisk ca-certificates time
 )
