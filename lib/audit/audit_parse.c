@@ -739,7 +739,7 @@ void audit_parse_qemu(const uint8_t *buf, size_t len, struct audit_qemu *q)
 			} else if (OPT("-incoming")) {
 				copy_span(q->incoming, sizeof(q->incoming), arg, al);
 			} else if (OPT("-global")) {
-				if (al > 10 && memcmp(arg, "migration.", 10) == 0) {
+				if (arg && al > 10 && memcmp(arg, "migration.", 10) == 0) {
 					if (memmem(arg, al, "background-snapshot=on", 22))
 						q->background_snapshot = true;
 					if (memmem(arg, al, "postcopy-ram=on", 15))
