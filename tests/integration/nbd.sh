@@ -387,7 +387,11 @@ case_serve_mount()
 	expect_exit "$EXIT_USAGE" vmc serve "$URI" --key-file "$PASS"
 	# A sanitizer build's plugin cannot load into an uninstrumented nbdkit (the ASan
 	# runtime must come first); the plain build's run checks serve.
-	if ldd "$VMCRYPT" 2>/dev/null | grep -q libasan; then
+	# (ldd's whole output first: grep -q may close the pipe early, and pipefail would
+	# then count ldd's SIGPIPE as "no".)
+	local libs
+	libs=$(ldd "$VMCRYPT" 2>/dev/null || true)
+	if grep -q libasan <<<"$libs"; then
 		echo "(serve skipped: ASan build)"
 	else
 		serve "$VMCRYPT" serve "$URI" --key-file "$PASS" --socket "$PWD/plain.sock"
