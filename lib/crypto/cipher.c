@@ -628,6 +628,20 @@ static int make_ivs(const struct sector_cipher *c, uint8_t ivs[][SC_MAX_BLOCK], 
 	return 0;
 }
 
+/* One libgcrypt call over len bytes; it wants in-place work spelled as a NULL input. */
+static int gcry_run(struct sector_cipher *c, int enc, const uint8_t *in, uint8_t *out, size_t len)
+{
+	gcry_error_t e;
+
+	if (in == out)
+		e = enc ? gcry_cipher_encrypt(c->hd, out, len, NULL, 0)
+			: gcry_cipher_decrypt(c->hd, out, len, NULL, 0);
+	else
+		e = enc ? gcry_cipher_encrypt(c->hd, out, len, in, len)
+			: gcry_cipher_decrypt(c->hd, out, len, in, len);
+	return e != 0 ? -EIO : 0;
+}
+
 /* One unit through libgcrypt with its IV (or counter) already built. */
 static int gcry_unit(struct sector_cipher *c, int enc, const uint8_t *in, uint8_t *out, size_t len,
 		     const uint8_t *iv)
@@ -640,31 +654,16 @@ static int gcry_unit(struct sector_cipher *c, int enc, const uint8_t *in, uint8_
 		e = gcry_cipher_setiv(c->hd, iv, c->block);
 	if (e != 0)
 		return -EIO;
-	/* libgcrypt wants in-place work spelled as a NULL input. */
-	if (in == out)
-		e = enc ? gcry_cipher_encrypt(c->hd, out, len, NULL, 0)
-			: gcry_cipher_decrypt(c->hd, out, len, NULL, 0);
-	else
-		e = enc ? gcry_cipher_encrypt(c->hd, out, len, in, len)
-			: gcry_cipher_decrypt(c->hd, out, len, in, len);
-	return e != 0 ? -EIO : 0;
+	return gcry_run(c, enc, in, out, len);
 }
 
 /* ECB: no IV and no chaining, so the whole request is one call. */
 static int ecb_crypt(struct sector_cipher *c, int enc, const uint8_t *in, uint8_t *out, size_t len)
 {
 	EVP_CIPHER_CTX *ctx = enc ? c->enc : c->dec;
-	gcry_error_t e;
 
-	if (c->gcry) {
-		if (in == out)
-			e = enc ? gcry_cipher_encrypt(c->hd, out, len, NULL, 0)
-				: gcry_cipher_decrypt(c->hd, out, len, NULL, 0);
-		else
-			e = enc ? gcry_cipher_encrypt(c->hd, out, len, in, len)
-				: gcry_cipher_decrypt(c->hd, out, len, in, len);
-		return e != 0 ? -EIO : 0;
-	}
+	if (c->gcry)
+		return gcry_run(c, enc, in, out, len);
 	while (len > 0) {
 		int chunk = len > (1u << 30) ? 1 << 30 : (int)len;
 		int outl;
