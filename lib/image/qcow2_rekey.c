@@ -7,15 +7,19 @@
  * commit point below states what a crash there leaves.
  *
  * While it runs the file carries, past its original end, a tail: the new LUKS1
- * header (as long as the old one), a journal (the old ciphertext of the batch
- * under way) and two state records; the qcow2 header has incompatible feature
- * bit 63 set, which QEMU does not know and so refuses the image.
+ * header (as long as the old one), two fingerprint areas (for the batch under
+ * way: the first bytes of each sector's old and new ciphertext) and two state
+ * records; the qcow2 header has incompatible feature bit 63 set, which QEMU
+ * does not know and so refuses the image.
  */
 #include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "base/log.h"
+#include "base/pipeline.h"
 #include "base/util.h"
 #include "crypto/backend.h"
 #include "format/create.h"
@@ -27,10 +31,21 @@
 #include "volume/volume.h"
 
 #define STATE_MAGIC   "VMCQ2RK"
+#define STATE_VERSION 2
 #define STATE_LEN     4096
-#define STATE_SUM_AT  96
-#define JOURNAL_BYTES (16u * 1024 * 1024) /* default batch: 4 syncs per 16 MiB */
-#define JOURNAL_MAX   (64u * 1024 * 1024) /* --hotzone-size at most */
+#define STATE_SUM_AT  136
+#define BATCH_BYTES   (64u * 1024 * 1024) /* default batch (--hotzone-size) */
+#define BATCH_MAX     (256u * 1024 * 1024)
+
+/*
+ * A sector's fingerprint: the first FP_LEN bytes of its ciphertext. A batch
+ * saves, for each 512-byte sector, the old and the new ciphertext's (SUM_LEN
+ * bytes): after a crash each sector (written whole or not at all, as every
+ * LUKS tool assumes) shows which key it holds. Two ciphertexts of a sector
+ * under different keys share FP_LEN bytes with probability 2^-128.
+ */
+#define FP_LEN	16
+#define SUM_LEN (2 * FP_LEN)
 
 enum rk_phase { RK_RUN = 1, RK_BATCH = 2, RK_FINISH = 3 };
 
@@ -40,18 +55,21 @@ struct rk_state {
 	uint64_t orig_size; /* the file's size before the re-key (cut back to it at the end) */
 	uint64_t new_fde;   /* the new LUKS1 header: [new_fde, new_fde + fde_len) */
 	uint64_t fde_len;
-	uint64_t journal; /* old ciphertext of the batch under way */
-	uint64_t journal_len;
+	uint64_t journal;     /* the two fingerprint areas, then the state records */
+	uint64_t journal_len; /* the state records start at journal + journal_len */
 	uint64_t progress;    /* every data cluster below this host offset has the new key */
 	uint64_t batch_start; /* RK_BATCH: the clusters in [start, end) are being rewritten */
 	uint64_t batch_end;
+	uint64_t batch_bytes; /* clusters per batch, in bytes */
+	uint32_t area;	      /* RK_BATCH: the fingerprint area of the batch (0 or 1) */
+	uint8_t digest[32];   /* RK_BATCH: SHA-256 of the batch's fingerprints */
 };
 
 static void state_store(const struct rk_state *s, uint8_t *buf)
 {
 	memset(buf, 0, STATE_LEN);
 	memcpy(buf, STATE_MAGIC, 8);
-	store_be32(buf + 8, 1);
+	store_be32(buf + 8, STATE_VERSION);
 	store_be32(buf + 12, s->phase);
 	store_be64(buf + 16, s->seqid);
 	store_be64(buf + 24, s->orig_size);
@@ -62,6 +80,9 @@ static void state_store(const struct rk_state *s, uint8_t *buf)
 	store_be64(buf + 64, s->progress);
 	store_be64(buf + 72, s->batch_start);
 	store_be64(buf + 80, s->batch_end);
+	store_be64(buf + 88, s->batch_bytes);
+	store_be32(buf + 96, s->area);
+	memcpy(buf + 104, s->digest, sizeof(s->digest));
 	(void)crypto_hash("sha256", buf, STATE_SUM_AT, buf + STATE_SUM_AT);
 }
 
@@ -69,7 +90,7 @@ static bool state_load(const uint8_t *buf, struct rk_state *s)
 {
 	uint8_t sum[32];
 
-	if (memcmp(buf, STATE_MAGIC, 8) != 0 || load_be32(buf + 8) != 1 ||
+	if (memcmp(buf, STATE_MAGIC, 8) != 0 || load_be32(buf + 8) != STATE_VERSION ||
 	    crypto_hash("sha256", buf, STATE_SUM_AT, sum) < 0 ||
 	    memcmp(sum, buf + STATE_SUM_AT, 32) != 0) /* integrity, not a secret */
 		return false;
@@ -83,6 +104,9 @@ static bool state_load(const uint8_t *buf, struct rk_state *s)
 	s->progress = load_be64(buf + 64);
 	s->batch_start = load_be64(buf + 72);
 	s->batch_end = load_be64(buf + 80);
+	s->batch_bytes = load_be64(buf + 88);
+	s->area = load_be32(buf + 96);
+	memcpy(s->digest, buf + 104, sizeof(s->digest));
 	return s->phase >= RK_RUN && s->phase <= RK_FINISH;
 }
 
@@ -192,13 +216,19 @@ struct rekey {
 	uint64_t *clusters;
 	size_t n;
 	struct volume *old, *new;
-	uint8_t *buf; /* journal_len bytes */
+	uint8_t *buf;  /* redo_batch: batch_bytes, the cut batch's clusters */
+	uint8_t *sums; /* redo_batch: batch_bytes / 512 * SUM_LEN, their fingerprints */
 };
 
-/* The batch from cluster index i: as many clusters as the journal holds. */
+static uint64_t sums_len(uint64_t batch_bytes)
+{
+	return batch_bytes / LUKS_SECTOR * SUM_LEN;
+}
+
+/* The batch from cluster index i: as many clusters as a batch holds. */
 static size_t batch_end_index(const struct rekey *k, size_t i)
 {
-	size_t per = (size_t)(k->s.journal_len / k->img->qcow2->h.cluster_size), j = i;
+	size_t per = (size_t)(k->s.batch_bytes / k->img->qcow2->h.cluster_size), j = i;
 
 	while (j < k->n && j - i < per)
 		j++;
@@ -230,69 +260,238 @@ static size_t run_end(const struct rekey *k, size_t x, size_t j)
 	return y;
 }
 
-/* Re-encrypts clusters [i, j) whose old ciphertext is in k->buf, in order, run by run. */
-static int rewrite(struct rekey *k, size_t i, size_t j)
+/* Reads (write false) or writes clusters [i, j) from or to buf, run by run. */
+static int batch_io(struct rekey *k, uint8_t *buf, size_t i, size_t j, bool write)
 {
 	uint64_t cs = k->img->qcow2->h.cluster_size;
 	int r = 0;
 
 	for (size_t x = i, y; x < j && r == 0; x = y) {
-		uint8_t *c = k->buf + (x - i) * cs;
+		uint8_t *p = buf + (x - i) * cs;
 		size_t len;
 		y = run_end(k, x, j);
 		len = (size_t)((y - x) * cs);
-		/* Same host offsets, same IVs: only the key changes. */
-		if ((r = volume_crypt(k->old, c, len, k->clusters[x], false)) == 0 &&
-		    (r = volume_crypt(k->new, c, len, k->clusters[x], true)) == 0)
-			r = storage_write(k->img->data, c, len, k->clusters[x]);
+		r = write ? storage_write(k->img->data, p, len, k->clusters[x])
+			  : storage_read(k->img->data, p, len, k->clusters[x]);
 	}
-	explicit_bzero(k->buf, (size_t)((j - i) * cs));
-	return r < 0 ? r : storage_sync(k->img->data);
+	return r;
 }
 
-/* One batch from progress on: journal, state BATCH, rewrite, state RUN. */
-static int step(struct rekey *k)
+/* Old ciphertext -> new, at host offset host: same IVs, only the key changes. */
+static int transform(struct rekey *k, uint8_t *p, size_t len, uint64_t host)
+{
+	int r = volume_crypt(k->old, p, len, host, false);
+	return r < 0 ? r : volume_crypt(k->new, p, len, host, true);
+}
+
+/* One fingerprint per sector of the len bytes at p: half (0 old, 1 new) of each sum. */
+static void fingerprints(uint8_t *sums, const uint8_t *p, size_t len, int half)
+{
+	for (size_t s = 0; s < len / LUKS_SECTOR; s++)
+		memcpy(sums + s * SUM_LEN + half * FP_LEN, p + s * LUKS_SECTOR, FP_LEN);
+}
+
+static uint64_t area_at(const struct rekey *k, uint32_t area)
+{
+	return k->s.journal + area * sums_len(k->s.batch_bytes);
+}
+
+/*
+ * Batches run as a two-stage pipeline: a producer thread reads the next batch,
+ * fingerprints, transforms and fingerprints it again, while the calling thread
+ * commits and writes the one before. Reading ahead is safe: batches are
+ * disjoint, and a batch is read only after its clusters' last write (none).
+ */
+#define PIPE_SLOTS 2
+
+struct slot {
+	uint8_t *buf;  /* batch_bytes: a batch's clusters */
+	uint8_t *sums; /* batch_bytes / 512 * SUM_LEN: their fingerprints */
+	size_t i, j;   /* cluster indices [i, j) */
+};
+
+struct pipe {
+	struct rekey *k;
+	struct pipeline *ring;
+	struct slot slot[PIPE_SLOTS];
+	size_t from; /* the first cluster index still to do */
+};
+
+/* Producer side of one batch: read, fingerprint, transform, fingerprint. */
+static int prepare(struct rekey *k, struct slot *sl)
 {
 	uint64_t cs = k->img->qcow2->h.cluster_size;
-	size_t i = index_of(k, k->s.progress), j = batch_end_index(k, i);
+	size_t len = (size_t)((sl->j - sl->i) * cs);
 	int r;
 
-	for (size_t x = i, y; x < j; x = y) {
-		y = run_end(k, x, j);
-		if ((r = storage_read(k->img->data, k->buf + (x - i) * cs, (size_t)((y - x) * cs),
-				      k->clusters[x])) < 0)
+	if ((r = batch_io(k, sl->buf, sl->i, sl->j, false)) < 0)
+		return r;
+	fingerprints(sl->sums, sl->buf, len, 0);
+	for (size_t x = sl->i, y; x < sl->j; x = y) {
+		y = run_end(k, x, sl->j);
+		if ((r = transform(k, sl->buf + (x - sl->i) * cs, (size_t)((y - x) * cs),
+				   k->clusters[x])) < 0)
 			return r;
 	}
-	if ((r = storage_write(k->img->data, k->buf, (size_t)((j - i) * cs), k->s.journal)) < 0 ||
-	    (r = storage_sync(k->img->data)) < 0)
-		return r;
-	/* Commit point: a crash from here on redoes the batch from the journal. */
-	k->s.phase = RK_BATCH;
-	k->s.batch_start = k->clusters[i];
-	k->s.batch_end = k->clusters[j - 1] + cs;
-	if ((r = state_write(k->img->data, &k->s)) < 0 || (r = rewrite(k, i, j)) < 0)
-		return r;
-	/* Commit point: the batch has the new key; the next one starts from its end. */
-	k->s.phase = RK_RUN;
-	k->s.progress = k->s.batch_end;
-	return state_write(k->img->data, &k->s);
+	fingerprints(sl->sums, sl->buf, len, 1);
+	return 0;
 }
 
-/* A batch cut by a crash: its old ciphertext from the journal, rewritten again. */
+static void *producer(void *arg)
+{
+	struct pipe *pp = arg;
+	size_t i = pp->from;
+	int r = 0;
+
+	while (i < pp->k->n) {
+		int s = pipeline_slot(pp->ring);
+		if (s < 0)
+			break;
+		pp->slot[s].i = i;
+		pp->slot[s].j = batch_end_index(pp->k, i);
+		if ((r = prepare(pp->k, &pp->slot[s])) < 0)
+			break;
+		pipeline_publish(pp->ring);
+		i = pp->slot[s].j;
+	}
+	pipeline_finish(pp->ring, r);
+	return NULL;
+}
+
+/*
+ * Consumer side of one batch: the fingerprints synced (in the area the durable
+ * state does not name), state BATCH, the clusters synced. The next batch's
+ * state (or the finish's) says this one is done: three syncs a batch, and each
+ * byte written once.
+ */
+static int commit(struct rekey *k, const struct slot *sl)
+{
+	uint64_t cs = k->img->qcow2->h.cluster_size;
+	size_t slen = (size_t)((sl->j - sl->i) * cs) / LUKS_SECTOR * SUM_LEN;
+	int r;
+
+	k->s.area ^= 1;
+	if ((r = crypto_hash("sha256", sl->sums, slen, k->s.digest)) < 0 ||
+	    (r = storage_write(k->img->data, sl->sums, slen, area_at(k, k->s.area))) < 0 ||
+	    (r = storage_sync(k->img->data)) < 0)
+		return r;
+	/* Commit point: the batch is under way; a crash from here on ends in redo_batch. */
+	k->s.phase = RK_BATCH;
+	k->s.batch_start = k->clusters[sl->i];
+	k->s.batch_end = k->clusters[sl->j - 1] + cs;
+	if ((r = state_write(k->img->data, &k->s)) < 0 ||
+	    (r = batch_io(k, sl->buf, sl->i, sl->j, true)) < 0 ||
+	    (r = storage_sync(k->img->data)) < 0)
+		return r;
+	k->s.progress = k->s.batch_end;
+	return 0;
+}
+
+/* Every batch from progress on; -ECANCELED when progress says stop (state RUN saved). */
+static int run_batches(struct rekey *k, const struct vmc_reencrypt_params *p)
+{
+	uint64_t cs = k->img->qcow2->h.cluster_size;
+	struct pipe pp = {.k = k, .from = index_of(k, k->s.progress)};
+	pthread_t th;
+	int r = 0, s;
+
+	if (pp.from >= k->n)
+		return 0;
+	if ((r = pipeline_new(PIPE_SLOTS, &pp.ring)) < 0)
+		return r;
+	for (s = 0; s < PIPE_SLOTS; s++) {
+		pp.slot[s].buf = storage_bulk_alloc((size_t)k->s.batch_bytes);
+		pp.slot[s].sums = malloc((size_t)sums_len(k->s.batch_bytes));
+		if (!pp.slot[s].buf || !pp.slot[s].sums)
+			r = -ENOMEM;
+	}
+	if (r == 0 && (r = -pthread_create(&th, NULL, producer, &pp)) == 0) {
+		while ((s = pipeline_next(pp.ring)) >= 0) {
+			r = commit(k, &pp.slot[s]);
+			pipeline_release(pp.ring);
+			if (r < 0)
+				break;
+			if (p->progress &&
+			    !p->progress(index_of(k, k->s.progress) * cs, k->n * cs, p->userdata)) {
+				/* Stopped between batches: the state says where to resume. */
+				k->s.phase = RK_RUN;
+				if ((r = state_write(k->img->data, &k->s)) == 0)
+					r = -ECANCELED;
+				break;
+			}
+		}
+		if (r < 0)
+			pipeline_cancel(pp.ring, r);
+		pthread_join(th, NULL);
+		if (r == 0)
+			r = pipeline_error(pp.ring);
+	}
+	for (s = 0; s < PIPE_SLOTS; s++) {
+		/* Plaintext passes through a slot between the two keys. */
+		if (pp.slot[s].buf)
+			explicit_bzero(pp.slot[s].buf, (size_t)k->s.batch_bytes);
+		free(pp.slot[s].buf);
+		free(pp.slot[s].sums);
+	}
+	pipeline_free(pp.ring);
+	return r;
+}
+
+/*
+ * The batch a crash cut: each sector whose fingerprint is the old
+ * ciphertext's is transformed and written again; the new one's is done; any
+ * other is damage vmcrypt did not cause and will not guess about.
+ */
 static int redo_batch(struct rekey *k)
 {
 	uint64_t cs = k->img->qcow2->h.cluster_size;
 	size_t i = index_of(k, k->s.batch_start), j = index_of(k, k->s.batch_end);
+	size_t len = (size_t)((j - i) * cs), slen = len / LUKS_SECTOR * SUM_LEN;
+	uint8_t digest[32];
+	bool redo = false;
 	int r;
 
-	if (j < i || (j - i) * cs > k->s.journal_len)
+	if (j <= i || len > k->s.batch_bytes || k->clusters[j - 1] + cs != k->s.batch_end ||
+	    k->clusters[i] != k->s.batch_start)
 		return VMC_ECORRUPT;
-	if ((r = storage_read(k->img->data, k->buf, (size_t)((j - i) * cs), k->s.journal)) < 0 ||
-	    (r = rewrite(k, i, j)) < 0)
+	if ((r = storage_read(k->img->data, k->sums, slen, area_at(k, k->s.area))) < 0 ||
+	    (r = crypto_hash("sha256", k->sums, slen, digest)) < 0)
 		return r;
-	k->s.phase = RK_RUN;
+	if (memcmp(digest, k->s.digest, sizeof(digest)) != 0) {
+		/* Synced before the state named them: damage, not a crash. */
+		log_err("%s: the fingerprints of the interrupted re-key step are damaged",
+			storage_path(k->img->data));
+		return VMC_ECORRUPT;
+	}
+	if ((r = batch_io(k, k->buf, i, j, false)) < 0)
+		return r;
+	/* Every sector checked before anything is written: damage leaves the file as it was. */
+	for (size_t x = i, y; x < j; x = y) {
+		size_t base = (size_t)((x - i) * cs);
+		y = run_end(k, x, j);
+		for (size_t s = base / LUKS_SECTOR; s < (size_t)((y - i) * cs) / LUKS_SECTOR; s++) {
+			uint8_t *p = k->buf + s * LUKS_SECTOR, *sum = k->sums + s * SUM_LEN;
+			uint64_t host = k->clusters[x] + s * LUKS_SECTOR - base;
+			if (memcmp(p, sum + FP_LEN, FP_LEN) == 0)
+				continue;
+			if (memcmp(p, sum, FP_LEN) != 0 ||
+			    (r = transform(k, p, LUKS_SECTOR, host)) < 0 ||
+			    memcmp(p, sum + FP_LEN, FP_LEN) != 0) {
+				log_err("%s: the sector at byte %" PRIu64
+					" holds neither its old nor its new ciphertext",
+					storage_path(k->img->data), host);
+				return r < 0 ? r : VMC_ECORRUPT;
+			}
+			redo = true;
+		}
+	}
+	/* Sectors already new are written again as they are. */
+	if (redo && (r = batch_io(k, k->buf, i, j, true)) < 0)
+		return r;
+	if ((r = storage_sync(k->img->data)) < 0)
+		return r;
 	k->s.progress = k->s.batch_end;
-	return state_write(k->img->data, &k->s);
+	return 0;
 }
 
 /* The new header over the old one, the bit cleared, the tail cut. Idempotent. */
@@ -376,12 +575,13 @@ static int start(struct rekey *k, const void *pass, size_t pass_len,
 	k->s.fde_len = h->fde_length;
 	k->s.journal = round_up_u64(k->s.new_fde + k->s.fde_len, h->cluster_size);
 	/* The batch (--hotzone-size): whole clusters, at least one. */
-	k->s.journal_len =
-	    round_up_u64(p->hotzone_size ? p->hotzone_size : JOURNAL_BYTES, h->cluster_size);
-	if (k->s.journal_len > JOURNAL_MAX) {
-		log_err("a re-key step of an encrypted qcow2 is at most %u MiB", JOURNAL_MAX >> 20);
+	k->s.batch_bytes =
+	    round_up_u64(p->hotzone_size ? p->hotzone_size : BATCH_BYTES, h->cluster_size);
+	if (k->s.batch_bytes > BATCH_MAX) {
+		log_err("a re-key step of an encrypted qcow2 is at most %u MiB", BATCH_MAX >> 20);
 		return -EINVAL;
 	}
+	k->s.journal_len = round_up_u64(2 * sums_len(k->s.batch_bytes), h->cluster_size);
 	/* A new passphrase opens the old key too, so that a resume needs it alone. */
 	if (p->new_pass &&
 	    (r = vmc_keyslot_add(img, -1, p->new_pass, p->new_pass_len, &p->kdf, NULL)) < 0)
@@ -465,7 +665,8 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 		/* A resume: one passphrase opens both headers (the new one's, see start()). */
 		if ((r = image_qcow2_rekey_state(img->data, &k.s)) < 0)
 			goto out;
-		if (k.s.journal_len > JOURNAL_MAX || k.s.journal_len < cs || k.s.journal_len % cs ||
+		if (k.s.batch_bytes > BATCH_MAX || k.s.batch_bytes < cs || k.s.batch_bytes % cs ||
+		    k.s.journal_len < 2 * sums_len(k.s.batch_bytes) || k.s.area > 1 ||
 		    k.s.fde_len != q->h.fde_length) {
 			log_err("%s: the re-key state records are inconsistent",
 				storage_path(img->data));
@@ -481,27 +682,22 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 			goto out;
 		log_info("%s: resuming an unfinished re-key", storage_path(img->data));
 	}
-	k.buf = storage_bulk_alloc((size_t)k.s.journal_len);
-	if (!k.buf) {
-		r = -ENOMEM;
-		goto out;
-	}
 	if (k.s.phase != RK_FINISH) {
 		if ((r = cipher_view(img, old_vk, secmem_len(old_vk), &k.old)) < 0 ||
 		    (r = cipher_view(img, new_vk, secmem_len(new_vk), &k.new)) < 0)
 			goto out;
-		if (k.s.phase == RK_BATCH && (r = redo_batch(&k)) < 0)
-			goto out;
-		while (index_of(&k, k.s.progress) < k.n) {
-			if ((r = step(&k)) < 0)
-				goto out;
-			if (p->progress &&
-			    !p->progress(index_of(&k, k.s.progress) * cs, k.n * cs, p->userdata)) {
-				/* Stopped between batches: the state says where to resume. */
-				r = -ECANCELED;
+		if (k.s.phase == RK_BATCH) {
+			k.buf = storage_bulk_alloc((size_t)k.s.batch_bytes);
+			k.sums = malloc((size_t)sums_len(k.s.batch_bytes));
+			if (!k.buf || !k.sums) {
+				r = -ENOMEM;
 				goto out;
 			}
+			if ((r = redo_batch(&k)) < 0)
+				goto out;
 		}
+		if ((r = run_batches(&k, p)) < 0)
+			goto out;
 	}
 	if ((r = finish(&k)) < 0)
 		goto out;
@@ -517,9 +713,11 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 out:
 	volume_free(k.old);
 	volume_free(k.new);
+	/* Plaintext passes through buf between the two keys. */
 	if (k.buf)
-		explicit_bzero(k.buf, (size_t)k.s.journal_len);
+		explicit_bzero(k.buf, (size_t)k.s.batch_bytes);
 	free(k.buf);
+	free(k.sums);
 	free(k.clusters);
 	secmem_free(old_vk);
 	secmem_free(new_vk);

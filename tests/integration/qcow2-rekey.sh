@@ -9,9 +9,11 @@
 #  - an unfinished re-key: QEMU refuses the image (incompatible feature bit 63), vmcrypt
 #    refuses to read or change it, rekey --resume finishes it;
 #  - kill -9 (VMCRYPT_FAULT=kill:N) and power cuts (powercut:N) at every write of a
-#    re-key in 256 KiB steps (every ninth by default; every one, about 250 points in
-#    all, with VMCRYPT_LONG_TESTS=1), each resumed and checked as above; ENOSPC
-#    (enospc:N) stops it resumable; Ctrl-C (SIGINT) stops it cleanly, exit 9.
+#    re-key in 256 KiB steps (every ninth by default; every one with
+#    VMCRYPT_LONG_TESTS=1), each resumed and checked as above; ENOSPC (enospc:N) stops it
+#    resumable; Ctrl-C (SIGINT) stops it cleanly, exit 9;
+#  - a step cut and then damaged (a sector holding neither key's ciphertext, or
+#    fingerprints that do not match the state): exit 6, the image untouched.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
@@ -215,6 +217,62 @@ case_sigint()
 	echo "Ctrl-C: exit $rc, resumed and verified"
 }
 
+# rk_state FILE FIELD: a field of the newer re-key state record at the end of FILE
+# (phase, batch_start, batch_end, journal, batch_bytes, area; docs/REENCRYPT-NOTES.md 12).
+rk_state()
+{
+	python3 - "$1" "$2" <<'PY'
+import struct, sys
+with open(sys.argv[1], "rb") as f:
+    f.seek(-8192, 2)
+    recs = [f.read(4096), f.read(4096)]
+recs = [r for r in recs if r[:7] == b"VMCQ2RK"]
+r = max(recs, key=lambda r: struct.unpack(">Q", r[16:24])[0])
+at = {"phase": (12, ">I"), "journal": (48, ">Q"), "batch_start": (72, ">Q"),
+      "batch_end": (80, ">Q"), "batch_bytes": (88, ">Q"), "area": (96, ">I")}
+o, fmt = at[sys.argv[2]]
+print(struct.unpack(fmt, r[o:o + struct.calcsize(fmt)])[0])
+PY
+}
+
+# A step cut in the middle, then damaged: a sector of the batch that holds neither its old
+# nor its new ciphertext, or fingerprints that do not match the state, is reported (exit
+# 6), never guessed at, and the image is left as it was.
+case_damage()
+{
+	local n=20 rc start fp
+	while :; do
+		cp "$ORIG" e.qcow2
+		VMCRYPT_FAULT="kill:$n" rekey --hotzone-size 256K e.qcow2 </dev/null >/dev/null 2>&1 || true
+		[ "$(rk_state e.qcow2 phase 2>/dev/null)" = 2 ] && break
+		n=$((n + 1))
+		[ "$n" -lt 80 ] || fail "no kill point between 20 and 80 left a step under way"
+	done
+	cp e.qcow2 cut.qcow2
+	start=$(rk_state e.qcow2 batch_start)
+	printf 'damage' | dd of=e.qcow2 bs=1 seek=$((start + 1024 + 3)) conv=notrunc status=none
+	sha256 e.qcow2 >before.sum
+	rc=0
+	vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null >res.out 2>&1 || rc=$?
+	expect_eq "$rc" "$EXIT_CORRUPT" "resume over a damaged sector: exit status"
+	grep -q 'neither its old nor its new ciphertext' res.out ||
+		fail "damaged sector: $(cat res.out)"
+	expect_eq "$(sha256 e.qcow2)" "$(cat before.sum)" "the image after the refused resume"
+	# The fingerprints of the step damaged instead.
+	cp cut.qcow2 e.qcow2
+	fp=$(($(rk_state e.qcow2 journal) + $(rk_state e.qcow2 area) * $(rk_state e.qcow2 batch_bytes) / 16))
+	printf 'damage' | dd of=e.qcow2 bs=1 seek=$((fp + 100)) conv=notrunc status=none
+	rc=0
+	vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null >res.out 2>&1 || rc=$?
+	expect_eq "$rc" "$EXIT_CORRUPT" "resume over damaged fingerprints: exit status"
+	grep -q 'fingerprints.*damaged' res.out || fail "damaged fingerprints: $(cat res.out)"
+	# Undamaged, the same cut resumes.
+	cp cut.qcow2 e.qcow2
+	vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null
+	verify e.qcow2
+	echo "damage inside a cut step (kill:$n): exit 6 for a sector or the fingerprints, untouched"
+}
+
 FAULT_STEP=9
 [ "${VMCRYPT_LONG_TESTS:-0}" = 1 ] && FAULT_STEP=1
 
@@ -223,6 +281,7 @@ run_case "unfinished: QEMU refuses, vmcrypt resumes" case_unfinished
 run_case "kill -9 at write N" case_kill
 run_case "power cut at write N" case_powercut
 run_case "ENOSPC" case_enospc
+run_case "damage inside a cut step" case_damage
 run_case "Ctrl-C" case_sigint
 run_case "backing chain" case_backing
 finish
