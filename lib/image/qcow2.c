@@ -20,6 +20,7 @@
 #include "image/image.h"
 #include "io/storage.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "volume/volume.h"
 
 /* Largest batch of contiguous host data decrypted at once (parallel inside volume_read). */
@@ -37,21 +38,12 @@ void image_qcow2_free(struct image_qcow2 *q)
 
 int image_qcow2_header(struct storage *st, struct qcow2_header *ret_h)
 {
-	uint64_t size = 0;
-	uint8_t *buf = NULL;
-	size_t n;
+	struct qcow2_source src;
 	int r;
 
-	if ((r = storage_size(st, &size)) < 0)
+	if ((r = qcow2_source_storage(st, &src)) < 0 || (r = qcow2_header_load(&src, ret_h)) < 0)
 		return r;
-	n = size < QCOW2_MAX_HEADER_READ ? (size_t)size : QCOW2_MAX_HEADER_READ;
-	buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
-	if ((r = storage_read(st, buf, n, 0)) == 0)
-		r = qcow2_header_parse(buf, n, ret_h);
-	free(buf);
-	if (r == 0 && ret_h->have_fde && ret_h->fde_offset + ret_h->fde_length > size) {
+	if (ret_h->have_fde && ret_h->fde_offset + ret_h->fde_length > src.size) {
 		log_err("%s: the encryption header lies beyond the end of the file (truncated?)",
 			storage_path(st));
 		r = VMC_ECORRUPT;
@@ -96,48 +88,15 @@ static int refuse(struct storage *st, const struct qcow2_header *h)
 	return 0;
 }
 
-/* The snapshot table: its length found entry by entry, then read and parsed whole. */
+/* The snapshot table. */
 static int load_snapshots(struct storage *st, struct image_qcow2 *q)
 {
-	const struct qcow2_header *h = &q->h;
-	uint64_t off = h->snapshots_offset, len = 0, file_size = 0;
-	uint8_t fixed[40], *buf = NULL;
-	size_t table_len = 0;
-	int r = 0;
+	struct qcow2_source src;
+	int r;
 
-	if (!h->nb_snapshots)
-		return 0;
-	for (uint32_t i = 0; i < h->nb_snapshots; i++) {
-		if ((r = storage_read(st, fixed, sizeof(fixed), off + len)) < 0)
-			goto io;
-		len += round_up_u64(40 + (uint64_t)load_be32(fixed + 36) + load_be16(fixed + 12) +
-					load_be16(fixed + 14),
-				    8);
-		if (len > 64u * 1024 * 1024) {
-			log_err("%s: qcow2 snapshot table too large", storage_path(st));
-			return VMC_ECORRUPT;
-		}
-	}
-	/* The last entry's padding may be missing when the table ends the file. */
-	if ((r = storage_size(st, &file_size)) < 0)
+	if ((r = qcow2_source_storage(st, &src)) < 0)
 		return r;
-	if (off < file_size && len > file_size - off && len - (file_size - off) < 8)
-		len = file_size - off;
-	buf = malloc((size_t)len);
-	if (!buf)
-		return -ENOMEM;
-	if ((r = storage_read(st, buf, (size_t)len, off)) < 0)
-		goto io;
-	r = qcow2_snapshots_parse(h, buf, (size_t)len, &q->snaps, &table_len);
-	free(buf);
-	return r;
-io:
-	free(buf);
-	if (r == -ENODATA) {
-		log_err("%s: qcow2 snapshot table beyond the end of the file", storage_path(st));
-		r = VMC_ECORRUPT;
-	}
-	return r;
+	return qcow2_snapshots_load(&src, &q->h, &q->snaps);
 }
 
 int image_qcow2_open(const char *path, bool read_only, struct vmc_image **ret_img)
