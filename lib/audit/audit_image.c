@@ -15,7 +15,7 @@
 	"with the VM shut down, delete them: qemu-img snapshot -d NAME IMAGE (or virsh "     \
 	"snapshot-delete); QEMU punches the freed clusters out of the file (where the file " \
 	"system cannot, copy the image with qemu-img convert and shred the old one)"
-#define FIX_COMPRESSED                                                                       \
+#define FIX_COMPRESSED                                                                          \
 	"rewrite the image: qemu-img convert -O qcow2 with -o encrypt.format=luks (and no -c) " \
 	"to a new image, or vmcrypt decrypt then vmcrypt encrypt; then shred the old file"
 
@@ -193,7 +193,8 @@ static void audit_image_compressed(struct audit_ctx *c, const char *path)
 		audit_add(c, "image-compressed", VMC_AUDIT_FAIL, path, FIX_COMPRESSED,
 			  "%" PRIu64 " compressed clusters stored unencrypted (%" PRIu64
 			  " in the active layer, %" PRIu64
-			  " in snapshots): QEMU writes compressed clusters of an encrypted qcow2 "
+			  " in snapshots, one they share counted in each): QEMU writes compressed "
+			  "clusters of an encrypted qcow2 "
 			  "without encrypting them, so their guest data is plaintext in the file",
 			  active + in_snaps, active, in_snaps);
 	else

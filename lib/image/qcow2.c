@@ -360,21 +360,72 @@ int image_qcow2_copy_out(struct vmc_image *img, int fd, bool sparse, struct stor
 	return copy_out(img, &s, progress, userdata);
 }
 
-static void snapshot_text(struct textbuf *tb, const struct qcow2_snapshot *s)
+/* Compressed clusters one L1 table maps (the disk and a VM state area); -1 when unreadable. */
+static int64_t compressed_in(struct vmc_image *img, uint64_t l1, uint32_t l1_size)
 {
-	tb_printf(tb, "  %-4s %-24s vm-state %" PRIu64 " bytes, disk %" PRIu64 " bytes\n", s->id,
-		  s->name, s->vm_state_size, s->disk_size);
+	const struct qcow2_header *h = &img->qcow2->h;
+	struct qcow2_map *map = NULL;
+	struct qcow2_stats st;
+	int r;
+
+	if ((r = qcow2_map_open(img->data, h, l1, l1_size, &map)) == 0)
+		r = qcow2_map_stats(map, 0, qcow2_l1_span(h, l1_size), &st);
+	qcow2_map_free(map);
+	return r < 0 ? -1 : (int64_t)st.compressed_clusters;
+}
+
+static void count_json(struct textbuf *tb, int64_t n)
+{
+	if (n < 0)
+		tb_printf(tb, "null");
+	else
+		tb_printf(tb, "%" PRId64, n);
+}
+
+static void count_text(struct textbuf *tb, int64_t n)
+{
+	if (n < 0)
+		tb_printf(tb, "unknown (the cluster tables cannot be read)");
+	else
+		tb_printf(tb, "%" PRId64, n);
+}
+
+static void snapshot_text(struct textbuf *tb, const struct qcow2_snapshot *s, int64_t compressed)
+{
+	tb_printf(tb,
+		  "  %-4s %-24s vm-state %" PRIu64 " bytes, disk %" PRIu64
+		  " bytes, compressed clusters ",
+		  s->id, s->name, s->vm_state_size, s->disk_size);
+	count_text(tb, compressed);
+	tb_printf(tb, "\n");
 }
 
 int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 {
 	const struct qcow2_header *h = &img->qcow2->h;
+	int64_t active, *snap_comp = NULL, total;
 	struct textbuf tb;
 	char *luks = NULL;
 	int r;
 
 	if ((r = luks_describe(&img->meta, h->size, json, &luks)) < 0)
 		return r;
+	snap_comp = calloc(h->nb_snapshots ? h->nb_snapshots : 1, sizeof(*snap_comp));
+	if (!snap_comp) {
+		free(luks);
+		return -ENOMEM;
+	}
+	/*
+	 * Compressed clusters: QEMU writes them unencrypted, so their count is
+	 * plaintext in the file; shown when 0 too, so a reader sees it was checked.
+	 */
+	active = compressed_in(img, h->l1_table_offset, h->l1_size);
+	total = active;
+	for (uint32_t i = 0; i < h->nb_snapshots; i++) {
+		const struct qcow2_snapshot *s = &img->qcow2->snaps[i];
+		snap_comp[i] = compressed_in(img, s->l1_table_offset, s->l1_size);
+		total = total < 0 || snap_comp[i] < 0 ? -1 : total + snap_comp[i];
+	}
 	memset(&tb, 0, sizeof(tb));
 	if (json) {
 		tb_printf(&tb,
@@ -386,6 +437,8 @@ int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 			  h->version, h->cluster_size, h->size, h->extended_l2 ? "true" : "false",
 			  h->fde_offset, h->fde_length);
 		tb_json_str(&tb, h->backing_file[0] ? h->backing_file : NULL);
+		tb_printf(&tb, ",\"compressed_clusters\":");
+		count_json(&tb, active);
 		tb_printf(&tb, ",\"snapshots\":[");
 		for (uint32_t i = 0; i < h->nb_snapshots; i++) {
 			const struct qcow2_snapshot *s = &img->qcow2->snaps[i];
@@ -393,10 +446,18 @@ int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 			tb_json_str(&tb, s->id);
 			tb_printf(&tb, ",\"name\":");
 			tb_json_str(&tb, s->name);
-			tb_printf(&tb, ",\"vm_state_size\":%" PRIu64 ",\"disk_size\":%" PRIu64 "}",
+			tb_printf(&tb,
+				  ",\"vm_state_size\":%" PRIu64 ",\"disk_size\":%" PRIu64
+				  ",\"compressed_clusters\":",
 				  s->vm_state_size, s->disk_size);
+			count_json(&tb, snap_comp[i]);
+			tb_printf(&tb, "}");
 		}
-		tb_printf(&tb, "]},\"luks\":%s}", luks);
+		tb_printf(&tb, "],\"compressed_plaintext\":%s},\"luks\":%s}",
+			  total < 0 ? "null"
+			  : total   ? "true"
+				    : "false",
+			  luks);
 	} else {
 		tb_printf(&tb, "Container:\tqcow2 (QEMU's encrypted qcow2: LUKS1 header inside)\n");
 		tb_printf(&tb, "qcow2 version:\t%u\n", h->version);
@@ -407,11 +468,22 @@ int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 			  h->fde_length);
 		if (h->backing_file[0])
 			tb_printf(&tb, "Backing file:\t%s\n", h->backing_file);
+		tb_printf(&tb, "Compressed:\t");
+		count_text(&tb, active);
+		tb_printf(&tb, " compressed clusters in the active layer (stored unencrypted)\n");
 		tb_printf(&tb, "Snapshots:\t%u\n", h->nb_snapshots);
 		for (uint32_t i = 0; i < h->nb_snapshots; i++)
-			snapshot_text(&tb, &img->qcow2->snaps[i]);
+			snapshot_text(&tb, &img->qcow2->snaps[i], snap_comp[i]);
+		if (total > 0)
+			tb_printf(
+			    &tb,
+			    "WARNING: compressed clusters hold PLAINTEXT: QEMU writes "
+			    "compressed clusters of an encrypted qcow2 unencrypted; rewrite the "
+			    "image (qemu-img convert to a new encrypted qcow2 without -c, or "
+			    "vmcrypt decrypt then encrypt)\n");
 		tb_printf(&tb, "\n%s", luks);
 	}
+	free(snap_comp);
 	free(luks);
 	return tb_steal(&tb, ret_text);
 }

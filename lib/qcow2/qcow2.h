@@ -13,16 +13,16 @@
 #define QCOW2_V3_HEADER_LEN    104
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
-#define QCOW2_MAX_HEADER_READ                                                            \
-	(1u << QCOW2_MAX_CLUSTER_BITS)		     /* header + extensions: 1st cluster \
-						      */
-#define QCOW2_MAX_L1_BYTES	 (32u * 1024 * 1024) /* QEMU's QCOW_MAX_L1_SIZE */
-#define QCOW2_MAX_REFTABLE_BYTES (8u * 1024 * 1024)  /* QEMU's QCOW_MAX_REFTABLE_SIZE */
-#define QCOW2_MAX_SNAPSHOTS	 65536
+#define QCOW2_MAX_HEADER_READ                                                             \
+	(1u << QCOW2_MAX_CLUSTER_BITS)		      /* header + extensions: 1st cluster \
+						       */
+#define QCOW2_MAX_L1_BYTES	  (32u * 1024 * 1024) /* QEMU's QCOW_MAX_L1_SIZE */
+#define QCOW2_MAX_REFTABLE_BYTES  (8u * 1024 * 1024)  /* QEMU's QCOW_MAX_REFTABLE_SIZE */
+#define QCOW2_MAX_SNAPSHOTS	  65536
 #define QCOW2_MAX_SNAPSHOTS_BYTES (64u * 1024 * 1024) /* QEMU's QCOW_MAX_SNAPSHOTS_SIZE */
-#define QCOW2_MAX_SIZE		 (1ull << 56) /* host offsets have 56 bits */
-#define QCOW2_BACKING_MAX	 1023
-#define QCOW2_SUBCLUSTERS	 32 /* per cluster with extended L2 entries */
+#define QCOW2_MAX_SIZE		  (1ull << 56)	      /* host offsets have 56 bits */
+#define QCOW2_BACKING_MAX	  1023
+#define QCOW2_SUBCLUSTERS	  32 /* per cluster with extended L2 entries */
 
 enum qcow2_crypt {
 	QCOW2_CRYPT_NONE = 0,
@@ -223,9 +223,9 @@ int qcow2_map_get(struct qcow2_map *map, uint64_t off, uint64_t max, struct qcow
 
 /* What the guest range [off, off + len) of one map holds, in guest bytes. */
 struct qcow2_stats {
-	uint64_t data_bytes;	     /* data clusters and allocated subclusters */
-	uint64_t zero_bytes;	     /* zero or unallocated (zeros, or the backing file) */
-	uint64_t compressed_bytes;   /* in compressed clusters */
+	uint64_t data_bytes;	      /* data clusters and allocated subclusters */
+	uint64_t zero_bytes;	      /* zero or unallocated (zeros, or the backing file) */
+	uint64_t compressed_bytes;    /* in compressed clusters */
 	uint64_t compressed_clusters; /* compressed clusters (QEMU stores them unencrypted) */
 };
 

@@ -73,10 +73,9 @@ static void vmstate(struct storage *st, const struct qcow2_header *h,
 		abort();
 	if (storage_size(view, &vsize) == 0)
 		for (uint64_t off = 0; off < vsize && off < READ_MAX; off += sizeof(buf))
-			(void)storage_read(view, buf,
-					   vsize - off < sizeof(buf) ? (size_t)(vsize - off)
-								     : sizeof(buf),
-					   off);
+			(void)storage_read(
+			    view, buf,
+			    vsize - off < sizeof(buf) ? (size_t)(vsize - off) : sizeof(buf), off);
 	storage_free(view);
 }
 
