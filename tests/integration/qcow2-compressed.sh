@@ -106,6 +106,10 @@ case_compressed()
 	qio e.qcow2 'read -P 0xa5 128k 64k' 'read -P 0x11 0 64k'
 	qemu-img snapshot "${SEC[@]}" -c s1 --image-opts "$(qcow2_opts e.qcow2)"
 	qcheck e.qcow2
+	qemu-img convert "${SEC[@]}" -l snapshot.name=s1 --image-opts "$(qcow2_opts e.qcow2)" \
+		-O raw snap.raw
+	"$PYTHON" -c 'import sys; d=open(sys.argv[1],"rb").read(); assert d[:65536]==b"\x11"*65536 and d[131072:196608]==b"\xa5"*65536' snap.raw ||
+		fail "QEMU's plaintext of snapshot s1"
 	echo "QEMU reads the plaintext of a compressed cluster of an encrypted qcow2"
 
 	vmc dump e.qcow2 >dump.txt
