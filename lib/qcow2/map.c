@@ -280,9 +280,45 @@ uint64_t qcow2_l1_span(const struct qcow2_header *h, uint32_t l1_size)
 	return (uint64_t)l1_size * h->l2_entries * h->cluster_size;
 }
 
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * L1 entries [first, last) name each L2 table at most once, as QEMU writes
+ * them (snapshots share L2 tables between L1 tables, never inside one). A
+ * hostile table naming one L2 table from every entry would make a walk of
+ * its range cost 2^22 times one table's entries; refused instead.
+ */
+static int l2_tables_unique(const struct qcow2_map *map, uint64_t first, uint64_t last)
+{
+	uint64_t *t = malloc((last > first ? (size_t)(last - first) : 1) * sizeof(*t));
+	size_t n = 0;
+	int r = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (uint64_t i = first; i < last; i++)
+		if (map->l1[i] & QCOW2_OFFSET_MASK)
+			t[n++] = map->l1[i] & QCOW2_OFFSET_MASK;
+	qsort(t, n, sizeof(*t), cmp_u64);
+	for (size_t i = 1; i < n && r == 0; i++)
+		if (t[i] == t[i - 1]) {
+			log_err("%s: qcow2 L2 table at %llu named twice by one L1 table",
+				map->src.name, (unsigned long long)t[i]);
+			r = VMC_ECORRUPT;
+		}
+	free(t);
+	return r;
+}
+
 int qcow2_map_stats(struct qcow2_map *map, uint64_t off, uint64_t len,
 		    struct qcow2_stats *ret_stats)
 {
+	const struct qcow2_header *h = map->h;
+	uint64_t span = (uint64_t)h->l2_entries * h->cluster_size, first, last;
 	struct qcow2_stats st = {0};
 	uint64_t end;
 	int r;
@@ -291,6 +327,12 @@ int qcow2_map_stats(struct qcow2_map *map, uint64_t off, uint64_t len,
 		log_err("%s: qcow2 guest range beyond 2^64 bytes", map->src.name);
 		return VMC_ECORRUPT;
 	}
+	first = off / span;
+	last = end / span + (end % span != 0);
+	if (last > map->l1_size)
+		last = map->l1_size;
+	if (first < last && (r = l2_tables_unique(map, first, last)) < 0)
+		return r;
 	while (off < end) {
 		struct qcow2_run run;
 		if ((r = qcow2_map_get(map, off, end - off, &run)) < 0)

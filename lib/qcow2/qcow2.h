@@ -234,7 +234,9 @@ uint64_t qcow2_l1_span(const struct qcow2_header *h, uint32_t l1_size);
 
 /*
  * Walks the runs of [off, off + len) of map and adds them up in *ret_stats
- * (zeroed first). Errors as qcow2_map_get; *ret_stats untouched then.
+ * (zeroed first). Errors as qcow2_map_get, and VMC_ECORRUPT when one L1 entry
+ * of the range names an L2 table another one names (so the walk costs at
+ * most one pass over each L2 table in the file); *ret_stats untouched then.
  */
 int qcow2_map_stats(struct qcow2_map *map, uint64_t off, uint64_t len,
 		    struct qcow2_stats *ret_stats);
