@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* QEMU's qcow2 format (docs/interop/qcow2.txt): header, extensions, L1/L2 maps, snapshots, locks.
+/*
+ * QEMU's qcow2 format (docs/interop/qcow2.txt), the pure part: header, extensions, L1/L2
+ * maps and their sums, snapshots, over bytes or a caller's reader; no I/O module (the audit
+ * uses it). Over storage handles, with locks: qcow2_io.h.
  */
 #ifndef VMC_QCOW2_QCOW2_H
 #define VMC_QCOW2_QCOW2_H
