@@ -375,8 +375,8 @@ static const struct verb_opt audit_opts[] = {
     {OPT_JSON, "print JSON instead of text"},
     {OPT_ROOT, NULL},
     {OPT_DOMAIN_XML, NULL},
-    {OPT_IMAGE, "also check this disk image: its encryption, and qcow2 snapshots that keep VM "
-		"state (repeatable)"},
+    {OPT_IMAGE, "also check this disk image: its encryption, qcow2 snapshots that keep VM "
+		"state, compressed (plaintext) clusters of an encrypted qcow2 (repeatable)"},
     {OPT_DEBUG, NULL},
     {OPT_END, NULL},
 };

@@ -18,6 +18,7 @@
 #include "format/manage.h"
 #include "image/image.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 
 VMC_API int vmc_keyslot_max(const struct vmc_image *img)
 {

@@ -20,6 +20,7 @@
 #include "image/image.h"
 #include "io/storage.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "volume/volume.h"
 
 /* Largest batch of contiguous host data decrypted at once (parallel inside volume_read). */
@@ -37,21 +38,12 @@ void image_qcow2_free(struct image_qcow2 *q)
 
 int image_qcow2_header(struct storage *st, struct qcow2_header *ret_h)
 {
-	uint64_t size = 0;
-	uint8_t *buf = NULL;
-	size_t n;
+	struct qcow2_source src;
 	int r;
 
-	if ((r = storage_size(st, &size)) < 0)
+	if ((r = qcow2_source_storage(st, &src)) < 0 || (r = qcow2_header_load(&src, ret_h)) < 0)
 		return r;
-	n = size < QCOW2_MAX_HEADER_READ ? (size_t)size : QCOW2_MAX_HEADER_READ;
-	buf = malloc(n ? n : 1);
-	if (!buf)
-		return -ENOMEM;
-	if ((r = storage_read(st, buf, n, 0)) == 0)
-		r = qcow2_header_parse(buf, n, ret_h);
-	free(buf);
-	if (r == 0 && ret_h->have_fde && ret_h->fde_offset + ret_h->fde_length > size) {
+	if (ret_h->have_fde && ret_h->fde_offset + ret_h->fde_length > src.size) {
 		log_err("%s: the encryption header lies beyond the end of the file (truncated?)",
 			storage_path(st));
 		r = VMC_ECORRUPT;
@@ -96,48 +88,15 @@ static int refuse(struct storage *st, const struct qcow2_header *h)
 	return 0;
 }
 
-/* The snapshot table: its length found entry by entry, then read and parsed whole. */
+/* The snapshot table. */
 static int load_snapshots(struct storage *st, struct image_qcow2 *q)
 {
-	const struct qcow2_header *h = &q->h;
-	uint64_t off = h->snapshots_offset, len = 0, file_size = 0;
-	uint8_t fixed[40], *buf = NULL;
-	size_t table_len = 0;
-	int r = 0;
+	struct qcow2_source src;
+	int r;
 
-	if (!h->nb_snapshots)
-		return 0;
-	for (uint32_t i = 0; i < h->nb_snapshots; i++) {
-		if ((r = storage_read(st, fixed, sizeof(fixed), off + len)) < 0)
-			goto io;
-		len += round_up_u64(40 + (uint64_t)load_be32(fixed + 36) + load_be16(fixed + 12) +
-					load_be16(fixed + 14),
-				    8);
-		if (len > 64u * 1024 * 1024) {
-			log_err("%s: qcow2 snapshot table too large", storage_path(st));
-			return VMC_ECORRUPT;
-		}
-	}
-	/* The last entry's padding may be missing when the table ends the file. */
-	if ((r = storage_size(st, &file_size)) < 0)
+	if ((r = qcow2_source_storage(st, &src)) < 0)
 		return r;
-	if (off < file_size && len > file_size - off && len - (file_size - off) < 8)
-		len = file_size - off;
-	buf = malloc((size_t)len);
-	if (!buf)
-		return -ENOMEM;
-	if ((r = storage_read(st, buf, (size_t)len, off)) < 0)
-		goto io;
-	r = qcow2_snapshots_parse(h, buf, (size_t)len, &q->snaps, &table_len);
-	free(buf);
-	return r;
-io:
-	free(buf);
-	if (r == -ENODATA) {
-		log_err("%s: qcow2 snapshot table beyond the end of the file", storage_path(st));
-		r = VMC_ECORRUPT;
-	}
-	return r;
+	return qcow2_snapshots_load(&src, &q->h, &q->snaps);
 }
 
 int image_qcow2_open(const char *path, bool read_only, struct vmc_image **ret_img)
@@ -401,21 +360,72 @@ int image_qcow2_copy_out(struct vmc_image *img, int fd, bool sparse, struct stor
 	return copy_out(img, &s, progress, userdata);
 }
 
-static void snapshot_text(struct textbuf *tb, const struct qcow2_snapshot *s)
+/* Compressed clusters one L1 table maps (the disk and a VM state area); -1 when unreadable. */
+static int64_t compressed_in(struct vmc_image *img, uint64_t l1, uint32_t l1_size)
 {
-	tb_printf(tb, "  %-4s %-24s vm-state %" PRIu64 " bytes, disk %" PRIu64 " bytes\n", s->id,
-		  s->name, s->vm_state_size, s->disk_size);
+	const struct qcow2_header *h = &img->qcow2->h;
+	struct qcow2_map *map = NULL;
+	struct qcow2_stats st;
+	int r;
+
+	if ((r = qcow2_map_open(img->data, h, l1, l1_size, &map)) == 0)
+		r = qcow2_map_stats(map, 0, qcow2_l1_span(h, l1_size), &st);
+	qcow2_map_free(map);
+	return r < 0 ? -1 : (int64_t)st.compressed_clusters;
+}
+
+static void count_json(struct textbuf *tb, int64_t n)
+{
+	if (n < 0)
+		tb_printf(tb, "null");
+	else
+		tb_printf(tb, "%" PRId64, n);
+}
+
+static void count_text(struct textbuf *tb, int64_t n)
+{
+	if (n < 0)
+		tb_printf(tb, "unknown (the cluster tables cannot be read)");
+	else
+		tb_printf(tb, "%" PRId64, n);
+}
+
+static void snapshot_text(struct textbuf *tb, const struct qcow2_snapshot *s, int64_t compressed)
+{
+	tb_printf(tb,
+		  "  %-4s %-24s vm-state %" PRIu64 " bytes, disk %" PRIu64
+		  " bytes, compressed clusters ",
+		  s->id, s->name, s->vm_state_size, s->disk_size);
+	count_text(tb, compressed);
+	tb_printf(tb, "\n");
 }
 
 int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 {
 	const struct qcow2_header *h = &img->qcow2->h;
+	int64_t active, *snap_comp = NULL, total;
 	struct textbuf tb;
 	char *luks = NULL;
 	int r;
 
 	if ((r = luks_describe(&img->meta, h->size, json, &luks)) < 0)
 		return r;
+	snap_comp = calloc(h->nb_snapshots ? h->nb_snapshots : 1, sizeof(*snap_comp));
+	if (!snap_comp) {
+		free(luks);
+		return -ENOMEM;
+	}
+	/*
+	 * Compressed clusters: QEMU writes them unencrypted, so their count is
+	 * plaintext in the file; shown when 0 too, so a reader sees it was checked.
+	 */
+	active = compressed_in(img, h->l1_table_offset, h->l1_size);
+	total = active;
+	for (uint32_t i = 0; i < h->nb_snapshots; i++) {
+		const struct qcow2_snapshot *s = &img->qcow2->snaps[i];
+		snap_comp[i] = compressed_in(img, s->l1_table_offset, s->l1_size);
+		total = total < 0 || snap_comp[i] < 0 ? -1 : total + snap_comp[i];
+	}
 	memset(&tb, 0, sizeof(tb));
 	if (json) {
 		tb_printf(&tb,
@@ -427,6 +437,8 @@ int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 			  h->version, h->cluster_size, h->size, h->extended_l2 ? "true" : "false",
 			  h->fde_offset, h->fde_length);
 		tb_json_str(&tb, h->backing_file[0] ? h->backing_file : NULL);
+		tb_printf(&tb, ",\"compressed_clusters\":");
+		count_json(&tb, active);
 		tb_printf(&tb, ",\"snapshots\":[");
 		for (uint32_t i = 0; i < h->nb_snapshots; i++) {
 			const struct qcow2_snapshot *s = &img->qcow2->snaps[i];
@@ -434,10 +446,18 @@ int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 			tb_json_str(&tb, s->id);
 			tb_printf(&tb, ",\"name\":");
 			tb_json_str(&tb, s->name);
-			tb_printf(&tb, ",\"vm_state_size\":%" PRIu64 ",\"disk_size\":%" PRIu64 "}",
+			tb_printf(&tb,
+				  ",\"vm_state_size\":%" PRIu64 ",\"disk_size\":%" PRIu64
+				  ",\"compressed_clusters\":",
 				  s->vm_state_size, s->disk_size);
+			count_json(&tb, snap_comp[i]);
+			tb_printf(&tb, "}");
 		}
-		tb_printf(&tb, "]},\"luks\":%s}", luks);
+		tb_printf(&tb, "],\"compressed_plaintext\":%s},\"luks\":%s}",
+			  total < 0 ? "null"
+			  : total   ? "true"
+				    : "false",
+			  luks);
 	} else {
 		tb_printf(&tb, "Container:\tqcow2 (QEMU's encrypted qcow2: LUKS1 header inside)\n");
 		tb_printf(&tb, "qcow2 version:\t%u\n", h->version);
@@ -448,11 +468,22 @@ int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text)
 			  h->fde_length);
 		if (h->backing_file[0])
 			tb_printf(&tb, "Backing file:\t%s\n", h->backing_file);
+		tb_printf(&tb, "Compressed:\t");
+		count_text(&tb, active);
+		tb_printf(&tb, " compressed clusters in the active layer (stored unencrypted)\n");
 		tb_printf(&tb, "Snapshots:\t%u\n", h->nb_snapshots);
 		for (uint32_t i = 0; i < h->nb_snapshots; i++)
-			snapshot_text(&tb, &img->qcow2->snaps[i]);
+			snapshot_text(&tb, &img->qcow2->snaps[i], snap_comp[i]);
+		if (total > 0)
+			tb_printf(
+			    &tb,
+			    "WARNING: compressed clusters hold PLAINTEXT: QEMU writes "
+			    "compressed clusters of an encrypted qcow2 unencrypted; rewrite the "
+			    "image (qemu-img convert to a new encrypted qcow2 without -c, or "
+			    "vmcrypt decrypt then encrypt)\n");
 		tb_printf(&tb, "\n%s", luks);
 	}
+	free(snap_comp);
 	free(luks);
 	return tb_steal(&tb, ret_text);
 }

@@ -28,6 +28,7 @@
 #include "image/image.h"
 #include "io/storage.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "volume/volume.h"
 
 #define STATE_MAGIC   "VMCQ2RK"
@@ -188,13 +189,28 @@ static int collect(struct vmc_image *img, uint64_t **ret_list, size_t *ret_n)
 {
 	const struct qcow2_header *h = &img->qcow2->h;
 	struct qcow2_cluster_list list = {0};
+	uint64_t compressed = 0;
 	size_t n = 0;
 	int r;
 
-	r = qcow2_collect_clusters(img->data, h, h->l1_table_offset, h->l1_size, &list);
+	r = qcow2_collect_clusters(img->data, h, h->l1_table_offset, h->l1_size, &list,
+				   &compressed);
 	for (uint32_t i = 0; r == 0 && i < h->nb_snapshots; i++)
 		r = qcow2_collect_clusters(img->data, h, img->qcow2->snaps[i].l1_table_offset,
-					   img->qcow2->snaps[i].l1_size, &list);
+					   img->qcow2->snaps[i].l1_size, &list, &compressed);
+	/*
+	 * Compressed clusters hold plaintext (QEMU writes them unencrypted). Encrypting
+	 * them here would mean allocating new clusters and updating refcounts; refused
+	 * instead, before anything is written.
+	 */
+	if (r == 0 && compressed) {
+		log_err("%s: %" PRIu64 " compressed cluster%s (L2 entries of the active layer "
+			"and the snapshots) stored unencrypted: a re-key would leave them "
+			"plaintext; rewrite the image first (qemu-img convert -O qcow2 with "
+			"encryption to a new image, or vmcrypt decrypt then encrypt)",
+			storage_path(img->data), compressed, compressed == 1 ? "" : "s");
+		r = VMC_ENOTSUP;
+	}
 	if (r < 0) {
 		free(list.host);
 		return r;

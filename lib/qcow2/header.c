@@ -308,3 +308,61 @@ out:
 	free(s);
 	return r;
 }
+
+int qcow2_header_load(const struct qcow2_source *src, struct qcow2_header *ret_h)
+{
+	size_t n = src->size < QCOW2_MAX_HEADER_READ ? (size_t)src->size : QCOW2_MAX_HEADER_READ;
+	uint8_t *buf = malloc(n ? n : 1);
+	int r;
+
+	if (!buf)
+		return -ENOMEM;
+	if ((r = src->read(src->ctx, buf, n, 0)) == 0)
+		r = qcow2_header_parse(buf, n, ret_h);
+	free(buf);
+	return r;
+}
+
+int qcow2_snapshots_load(const struct qcow2_source *src, const struct qcow2_header *h,
+			 struct qcow2_snapshot **ret_snaps)
+{
+	uint64_t off = h->snapshots_offset, len = 0;
+	uint8_t fixed[40], *buf = NULL;
+	size_t table_len = 0;
+	int r = 0;
+
+	if (!h->nb_snapshots) {
+		*ret_snaps = NULL;
+		return 0;
+	}
+	/* The table's length, entry by entry: each says how long its variable part is. */
+	for (uint32_t i = 0; i < h->nb_snapshots; i++) {
+		if ((r = src->read(src->ctx, fixed, sizeof(fixed), off + len)) < 0)
+			goto io;
+		len += round_up_u64(40 + (uint64_t)load_be32(fixed + 36) + load_be16(fixed + 12) +
+					load_be16(fixed + 14),
+				    8);
+		if (len > QCOW2_MAX_SNAPSHOTS_BYTES) {
+			log_err("%s: qcow2 snapshot table too large", src->name);
+			return VMC_ECORRUPT;
+		}
+	}
+	/* The last entry's padding may be missing when the table ends the file. */
+	if (off < src->size && len > src->size - off && len - (src->size - off) < 8)
+		len = src->size - off;
+	buf = malloc((size_t)len);
+	if (!buf)
+		return -ENOMEM;
+	if ((r = src->read(src->ctx, buf, (size_t)len, off)) < 0)
+		goto io;
+	r = qcow2_snapshots_parse(h, buf, (size_t)len, ret_snaps, &table_len);
+	free(buf);
+	return r;
+io:
+	free(buf);
+	if (r == -ENODATA) {
+		log_err("%s: qcow2 snapshot table beyond the end of the file", src->name);
+		r = VMC_ECORRUPT;
+	}
+	return r;
+}

@@ -13,6 +13,7 @@
 #include "base/log.h"
 #include "io/storage.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "vmcrypt.h"
 
 #define PERM_BASE   100

@@ -8,10 +8,11 @@
 #include "base/util.h"
 #include "io/storage.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "vmcrypt.h"
 
 struct qcow2_map {
-	struct storage *st;
+	struct qcow2_source src;
 	const struct qcow2_header *h;
 	uint64_t file_size;
 	uint64_t *l1; /* host-endian entries */
@@ -120,8 +121,8 @@ int qcow2_l2_decode(const struct qcow2_header *h, uint64_t entry, uint64_t bitma
 	return 0;
 }
 
-int qcow2_map_open(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
-		   uint32_t l1_size, struct qcow2_map **ret_map)
+int qcow2_map_open_source(const struct qcow2_source *src, const struct qcow2_header *h,
+			  uint64_t l1_offset, uint32_t l1_size, struct qcow2_map **ret_map)
 {
 	struct qcow2_map *map = calloc(1, sizeof(*map));
 	uint8_t *raw = NULL;
@@ -129,12 +130,11 @@ int qcow2_map_open(struct storage *st, const struct qcow2_header *h, uint64_t l1
 
 	if (!map)
 		return -ENOMEM;
-	map->st = st;
+	map->src = *src;
 	map->h = h;
 	map->l1_size = l1_size;
 	map->l2_offset = UINT64_MAX;
-	if ((r = storage_size(st, &map->file_size)) < 0)
-		goto out;
+	map->file_size = src->size;
 	map->l1 = calloc(l1_size ? l1_size : 1, sizeof(*map->l1));
 	raw = malloc(l1_size ? (size_t)l1_size * 8 : 1);
 	map->l2 = malloc(h->cluster_size);
@@ -142,10 +142,10 @@ int qcow2_map_open(struct storage *st, const struct qcow2_header *h, uint64_t l1
 		r = -ENOMEM;
 		goto out;
 	}
-	if (l1_size && (r = storage_read(st, raw, (size_t)l1_size * 8, l1_offset)) < 0) {
+	if (l1_size && (r = src->read(src->ctx, raw, (size_t)l1_size * 8, l1_offset)) < 0) {
 		if (r == -ENODATA) {
-			log_err("%s: qcow2 L1 table at %llu beyond the end of the file",
-				storage_path(st), (unsigned long long)l1_offset);
+			log_err("%s: qcow2 L1 table at %llu beyond the end of the file", src->name,
+				(unsigned long long)l1_offset);
 			r = VMC_ECORRUPT;
 		}
 		goto out;
@@ -159,6 +159,33 @@ out:
 	free(raw);
 	qcow2_map_free(map);
 	return r;
+}
+
+static int storage_source_read(void *ctx, void *buf, size_t len, uint64_t off)
+{
+	return storage_read(ctx, buf, len, off);
+}
+
+int qcow2_source_storage(struct storage *st, struct qcow2_source *ret_src)
+{
+	struct qcow2_source src = {storage_source_read, st, 0, storage_path(st)};
+	int r;
+
+	if ((r = storage_size(st, &src.size)) < 0)
+		return r;
+	*ret_src = src;
+	return 0;
+}
+
+int qcow2_map_open(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
+		   uint32_t l1_size, struct qcow2_map **ret_map)
+{
+	struct qcow2_source src;
+	int r;
+
+	if ((r = qcow2_source_storage(st, &src)) < 0)
+		return r;
+	return qcow2_map_open_source(&src, h, l1_offset, l1_size, ret_map);
 }
 
 void qcow2_map_free(struct qcow2_map *map)
@@ -179,11 +206,11 @@ static int load_l2(struct qcow2_map *map, uint64_t l2)
 		return 0;
 	map->l2_offset = UINT64_MAX;
 	if (!add_u64(l2, map->h->cluster_size, &end) || end > map->file_size) {
-		log_err("%s: qcow2 L2 table at %llu beyond the end of the file",
-			storage_path(map->st), (unsigned long long)l2);
+		log_err("%s: qcow2 L2 table at %llu beyond the end of the file", map->src.name,
+			(unsigned long long)l2);
 		return VMC_ECORRUPT;
 	}
-	if ((r = storage_read(map->st, map->l2, map->h->cluster_size, l2)) < 0)
+	if ((r = map->src.read(map->src.ctx, map->l2, map->h->cluster_size, l2)) < 0)
 		return r;
 	map->l2_offset = l2;
 	return 0;
@@ -200,7 +227,8 @@ int qcow2_map_get(struct qcow2_map *map, uint64_t off, uint64_t max, struct qcow
 	int r;
 
 	if (l1i >= map->l1_size) {
-		run = (struct qcow2_run){QCOW2_UNALLOCATED, 0, h->cluster_size - in, 0};
+		/* Past the table everything is unallocated: one run (a VM state may be huge). */
+		run = (struct qcow2_run){QCOW2_UNALLOCATED, 0, max, 0};
 		goto done;
 	}
 	if ((r = qcow2_l1_decode(h, map->l1[l1i], &l2)) < 0)
@@ -221,22 +249,106 @@ int qcow2_map_get(struct qcow2_map *map, uint64_t off, uint64_t max, struct qcow
 	}
 	if ((r = qcow2_l2_decode(h, entry, bitmap, in, &run)) < 0)
 		return r;
+	/*
+	 * Only the bytes asked for must lie in the file: QEMU leaves the file
+	 * ending inside the last cluster it wrote part of (with subclusters).
+	 */
+	if (run.kind == QCOW2_DATA && run.length > max)
+		run.length = max;
 	if (run.kind == QCOW2_DATA &&
 	    (!add_u64(run.host, run.length, &end) || end > map->file_size)) {
-		log_err("%s: qcow2 data cluster at %llu beyond the end of the file",
-			storage_path(map->st), (unsigned long long)(run.host - in));
+		log_err("%s: qcow2 data cluster at %llu beyond the end of the file", map->src.name,
+			(unsigned long long)(run.host - in));
 		return VMC_ECORRUPT;
 	}
 	if (run.kind == QCOW2_COMPRESSED &&
 	    (!add_u64(run.host, run.csize, &end) || end > map->file_size + 511)) {
 		log_err("%s: qcow2 compressed cluster at %llu beyond the end of the file",
-			storage_path(map->st), (unsigned long long)run.host);
+			map->src.name, (unsigned long long)run.host);
 		return VMC_ECORRUPT;
 	}
 done:
 	if (run.length > max)
 		run.length = max;
 	*ret_run = run;
+	return 0;
+}
+
+uint64_t qcow2_l1_span(const struct qcow2_header *h, uint32_t l1_size)
+{
+	/* At most 2^22 entries of at most 2^39 bytes: no overflow. */
+	return (uint64_t)l1_size * h->l2_entries * h->cluster_size;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/*
+ * L1 entries [first, last) name each L2 table at most once, as QEMU writes
+ * them (snapshots share L2 tables between L1 tables, never inside one). A
+ * hostile table naming one L2 table from every entry would make a walk of
+ * its range cost 2^22 times one table's entries; refused instead.
+ */
+static int l2_tables_unique(const struct qcow2_map *map, uint64_t first, uint64_t last)
+{
+	uint64_t *t = malloc((last > first ? (size_t)(last - first) : 1) * sizeof(*t));
+	size_t n = 0;
+	int r = 0;
+
+	if (!t)
+		return -ENOMEM;
+	for (uint64_t i = first; i < last; i++)
+		if (map->l1[i] & QCOW2_OFFSET_MASK)
+			t[n++] = map->l1[i] & QCOW2_OFFSET_MASK;
+	qsort(t, n, sizeof(*t), cmp_u64);
+	for (size_t i = 1; i < n && r == 0; i++)
+		if (t[i] == t[i - 1]) {
+			log_err("%s: qcow2 L2 table at %llu named twice by one L1 table",
+				map->src.name, (unsigned long long)t[i]);
+			r = VMC_ECORRUPT;
+		}
+	free(t);
+	return r;
+}
+
+int qcow2_map_stats(struct qcow2_map *map, uint64_t off, uint64_t len,
+		    struct qcow2_stats *ret_stats)
+{
+	const struct qcow2_header *h = map->h;
+	uint64_t span = (uint64_t)h->l2_entries * h->cluster_size, first, last;
+	struct qcow2_stats st = {0};
+	uint64_t end;
+	int r;
+
+	if (!add_u64(off, len, &end)) {
+		log_err("%s: qcow2 guest range beyond 2^64 bytes", map->src.name);
+		return VMC_ECORRUPT;
+	}
+	first = off / span;
+	last = end / span + (end % span != 0);
+	if (last > map->l1_size)
+		last = map->l1_size;
+	if (first < last && (r = l2_tables_unique(map, first, last)) < 0)
+		return r;
+	while (off < end) {
+		struct qcow2_run run;
+		if ((r = qcow2_map_get(map, off, end - off, &run)) < 0)
+			return r;
+		if (run.kind == QCOW2_DATA) {
+			st.data_bytes += run.length;
+		} else if (run.kind == QCOW2_COMPRESSED) {
+			/* One run never spans two clusters: each compressed run is one cluster. */
+			st.compressed_bytes += run.length;
+			st.compressed_clusters++;
+		} else {
+			st.zero_bytes += run.length;
+		}
+		off += run.length;
+	}
+	*ret_stats = st;
 	return 0;
 }
 
@@ -255,7 +367,8 @@ static int list_add(struct qcow2_cluster_list *list, uint64_t host)
 }
 
 int qcow2_collect_clusters(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
-			   uint32_t l1_size, struct qcow2_cluster_list *list)
+			   uint32_t l1_size, struct qcow2_cluster_list *list,
+			   uint64_t *ret_compressed)
 {
 	struct qcow2_map *map = NULL;
 	size_t esize = h->extended_l2 ? 16 : 8;
@@ -279,11 +392,8 @@ int qcow2_collect_clusters(struct storage *st, const struct qcow2_header *h, uin
 			if ((r = qcow2_l2_decode(h, e, bm, 0, &run)) < 0)
 				goto out;
 			if (e & QCOW2_OFLAG_COMPRESSED) {
-				log_err("%s: a compressed cluster (stored unencrypted by QEMU): "
-					"qemu-img convert the image to rewrite it first",
-					storage_path(st));
-				r = VMC_ENOTSUP;
-				goto out;
+				(*ret_compressed)++;
+				continue;
 			}
 			if (!host || (h->extended_l2 ? (uint32_t)bm == 0 : (e & QCOW2_OFLAG_ZERO)))
 				continue;

@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
-/* QEMU's qcow2 format (docs/interop/qcow2.txt): header, extensions, L1/L2 maps, snapshots, locks.
+/*
+ * QEMU's qcow2 format (docs/interop/qcow2.txt), the pure part: header, extensions, L1/L2
+ * maps and their sums, snapshots, over bytes or a caller's reader; no I/O module (the audit
+ * uses it). Over storage handles, with locks: qcow2_io.h.
  */
 #ifndef VMC_QCOW2_QCOW2_H
 #define VMC_QCOW2_QCOW2_H
@@ -13,15 +16,16 @@
 #define QCOW2_V3_HEADER_LEN    104
 #define QCOW2_MIN_CLUSTER_BITS 9
 #define QCOW2_MAX_CLUSTER_BITS 21
-#define QCOW2_MAX_HEADER_READ                                                            \
-	(1u << QCOW2_MAX_CLUSTER_BITS)		     /* header + extensions: 1st cluster \
-						      */
-#define QCOW2_MAX_L1_BYTES	 (32u * 1024 * 1024) /* QEMU's QCOW_MAX_L1_SIZE */
-#define QCOW2_MAX_REFTABLE_BYTES (8u * 1024 * 1024)  /* QEMU's QCOW_MAX_REFTABLE_SIZE */
-#define QCOW2_MAX_SNAPSHOTS	 65536
-#define QCOW2_MAX_SIZE		 (1ull << 56) /* host offsets have 56 bits */
-#define QCOW2_BACKING_MAX	 1023
-#define QCOW2_SUBCLUSTERS	 32 /* per cluster with extended L2 entries */
+#define QCOW2_MAX_HEADER_READ                                                             \
+	(1u << QCOW2_MAX_CLUSTER_BITS)		      /* header + extensions: 1st cluster \
+						       */
+#define QCOW2_MAX_L1_BYTES	  (32u * 1024 * 1024) /* QEMU's QCOW_MAX_L1_SIZE */
+#define QCOW2_MAX_REFTABLE_BYTES  (8u * 1024 * 1024)  /* QEMU's QCOW_MAX_REFTABLE_SIZE */
+#define QCOW2_MAX_SNAPSHOTS	  65536
+#define QCOW2_MAX_SNAPSHOTS_BYTES (64u * 1024 * 1024) /* QEMU's QCOW_MAX_SNAPSHOTS_SIZE */
+#define QCOW2_MAX_SIZE		  (1ull << 56)	      /* host offsets have 56 bits */
+#define QCOW2_BACKING_MAX	  1023
+#define QCOW2_SUBCLUSTERS	  32 /* per cluster with extended L2 entries */
 
 enum qcow2_crypt {
 	QCOW2_CRYPT_NONE = 0,
@@ -176,33 +180,43 @@ int qcow2_refcount_layout(const struct qcow2_header *h, uint64_t used_clusters,
 void qcow2_refcount_block_fill(const struct qcow2_header *h, uint8_t *block, uint64_t first,
 			       uint64_t total);
 
-struct storage;
 struct qcow2_map;
 
-/* A growing list of host cluster offsets. */
-struct qcow2_cluster_list {
-	uint64_t *host;
-	size_t n, cap;
-};
 /*
- * Appends to list the host offset of every cluster holding guest data (a
- * standard data cluster, or an extended one with an allocated subcluster)
- * that the L1 table at l1_offset (l1_size entries) names: the disk and the
- * VM state area alike. Zero and unallocated clusters are left out; a
- * compressed cluster is VMC_ENOTSUP (QEMU stores it unencrypted); bad entries
- * VMC_ECORRUPT. Messages are logged.
+ * Where a map reads the qcow2 file: the caller's reader, so that this parser
+ * needs no I/O module (the audit reads files its own way). read fills exactly
+ * len bytes at off: 0, -ENODATA when the file ends first, or a negative errno.
  */
-int qcow2_collect_clusters(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
-			   uint32_t l1_size, struct qcow2_cluster_list *list);
+struct qcow2_source {
+	int (*read)(void *ctx, void *buf, size_t len, uint64_t off);
+	void *ctx;
+	uint64_t size;	  /* the file's size in bytes */
+	const char *name; /* the file, for messages */
+};
+
+/*
+ * Reads the header from the file's first cluster (or all of a shorter file)
+ * and parses it (qcow2_header_parse).
+ */
+int qcow2_header_load(const struct qcow2_source *src, struct qcow2_header *ret_h);
+/*
+ * Reads and parses the snapshot table of the file src with header h: a new
+ * array of h->nb_snapshots entries (NULL for none; free()). VMC_ECORRUPT with
+ * a message when the table is damaged, too large (QEMU's 64 MiB cap) or goes
+ * beyond the end of the file.
+ */
+int qcow2_snapshots_load(const struct qcow2_source *src, const struct qcow2_header *h,
+			 struct qcow2_snapshot **ret_snaps);
 
 /*
  * A guest-to-host map over the L1 table at l1_offset (l1_size entries: the
- * active one or a snapshot's) of the qcow2 file st, whose header is h (kept by
- * pointer: it must outlive the map). Reads the L1 table now and L2 tables as
- * needed. Not thread-safe.
+ * active one or a snapshot's) of the qcow2 file src (copied), whose header is
+ * h (kept by pointer: it must outlive the map). Reads the L1 table now and L2
+ * tables as needed. Not thread-safe. 0, VMC_ECORRUPT (the table lies beyond
+ * the file), -ENOMEM or the reader's error.
  */
-int qcow2_map_open(struct storage *st, const struct qcow2_header *h, uint64_t l1_offset,
-		   uint32_t l1_size, struct qcow2_map **ret_map);
+int qcow2_map_open_source(const struct qcow2_source *src, const struct qcow2_header *h,
+			  uint64_t l1_offset, uint32_t l1_size, struct qcow2_map **ret_map);
 void qcow2_map_free(struct qcow2_map *map);
 /*
  * The run at guest offset off, at most max bytes long. Host runs are checked
@@ -210,21 +224,24 @@ void qcow2_map_free(struct qcow2_map *map);
  */
 int qcow2_map_get(struct qcow2_map *map, uint64_t off, uint64_t max, struct qcow2_run *ret_run);
 
+/* What the guest range [off, off + len) of one map holds, in guest bytes. */
+struct qcow2_stats {
+	uint64_t data_bytes;	      /* data clusters and allocated subclusters */
+	uint64_t zero_bytes;	      /* zero or unallocated (zeros, or the backing file) */
+	uint64_t compressed_bytes;    /* in compressed clusters */
+	uint64_t compressed_clusters; /* compressed clusters (QEMU stores them unencrypted) */
+};
+
+/* Guest bytes the l1_size entries of an L1 table cover: the disk and a VM state area. */
+uint64_t qcow2_l1_span(const struct qcow2_header *h, uint32_t l1_size);
+
 /*
- * QEMU's image locks (OFD locks on bytes 100.. ("this permission is in use")
- * and 200.. ("this permission is not shared") of the image file, which it
- * holds while it has the image open): VMC_EBUSY with a message when another
- * process holds any of them (write) or holds the write permission (a reader:
- * reading while a VM writes gives garbage), 0 otherwise (also when the lock
- * cannot be tested).
+ * Walks the runs of [off, off + len) of map and adds them up in *ret_stats
+ * (zeroed first). Errors as qcow2_map_get, and VMC_ECORRUPT when one L1 entry
+ * of the range names an L2 table another one names (so the walk costs at
+ * most one pass over each L2 table in the file); *ret_stats untouched then.
  */
-int qcow2_lock_check(struct storage *st, bool write);
-/*
- * Takes QEMU's locks as QEMU would for a reader (consistent read, shares
- * nothing but reading) or a writer (shares nothing), so a QEMU that comes
- * later refuses the image; released when st is closed. VMC_EBUSY when a
- * QEMU got there first; 0 where OFD locks do not exist.
- */
-int qcow2_lock_take(struct storage *st, bool write);
+int qcow2_map_stats(struct qcow2_map *map, uint64_t off, uint64_t len,
+		    struct qcow2_stats *ret_stats);
 
 #endif

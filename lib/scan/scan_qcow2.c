@@ -7,8 +7,9 @@
 #include <string.h>
 
 #include "base/log.h"
-#include "format/qcow2_snap.h"
 #include "io/storage.h"
+#include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "scan/scan_internal.h"
 
 #define SNAPS_MAX 1024 /* snapshots looked at per image */
@@ -28,9 +29,9 @@ void scan_vmstates_clear(struct scan_vmstates *l)
 
 /* Opens one snapshot's VM state as a new entry of l; errors other than -ENOMEM are skipped. */
 static int add_one(struct scan_vmstates *l, const char *path, uint32_t of,
-		   const struct qcow2_info *h, const struct qcow2_snap *sn)
+		   const struct qcow2_header *h, const struct qcow2_snapshot *sn)
 {
-	struct qcow2_vmstate_stats stats = {0};
+	struct qcow2_stats stats = {0};
 	struct scan_vmstate e = {.of = of};
 	struct scan_vmstate *v;
 	int r;
@@ -69,55 +70,44 @@ static int add_one(struct scan_vmstates *l, const char *path, uint32_t of,
 
 int scan_vmstates_add(struct scan_vmstates *l, const char *path, uint32_t of)
 {
-	uint8_t head[QCOW2_SNAP_HEADER_LEN];
-	struct qcow2_snap *snaps = NULL;
+	struct qcow2_snapshot *snaps = NULL;
 	struct storage *st = NULL;
-	struct qcow2_info h;
-	uint8_t *table = NULL;
-	uint64_t size = 0, want;
-	int r, n, i;
+	struct qcow2_source src;
+	struct qcow2_header h;
+	uint32_t i;
+	int r;
 
-	/* The file's own scan reports an error opening it. */
+	/*
+	 * The file's own scan reports an error opening it; anything but a qcow2
+	 * image (or one whose header does not parse) has no snapshots to add.
+	 */
 	log_mute();
 	r = storage_open(path, STORAGE_RDONLY, &st);
+	if (r == 0)
+		r = qcow2_source_storage(st, &src);
+	if (r == 0)
+		r = qcow2_header_load(&src, &h);
 	log_unmute();
-	if (r < 0)
-		return 0;
-	r = storage_size(st, &size);
-	if (r < 0 || size < sizeof(head) || storage_read(st, head, sizeof(head), 0) < 0 ||
-	    qcow2_parse_header(head, sizeof(head), &h) < 0 || h.nb_snapshots == 0 ||
-	    h.snapshots_offset >= size) {
+	if (r < 0 || h.nb_snapshots == 0) {
 		r = 0;
 		goto out;
 	}
-	want = qcow2_snap_table_max(&h);
-	if (want > size - h.snapshots_offset)
-		want = size - h.snapshots_offset;
-	table = malloc(want ? (size_t)want : 1);
-	snaps = calloc(SNAPS_MAX, sizeof(*snaps));
-	if (!table || !snaps) {
-		r = -ENOMEM;
+	log_mute();
+	r = qcow2_snapshots_load(&src, &h, &snaps);
+	log_unmute();
+	if (r == -ENOMEM)
 		goto out;
-	}
-	r = storage_read(st, table, (size_t)want, h.snapshots_offset);
 	if (r < 0) {
-		r = 0;
-		goto out;
-	}
-	n = qcow2_parse_snapshots(&h, table, (size_t)want, snaps, SNAPS_MAX);
-	if (n < 0) {
 		log_warn("%s: the qcow2 snapshot table is damaged; its VM states are not scanned",
 			 path);
 		r = 0;
 		goto out;
 	}
-	r = 0;
-	for (i = 0; i < n && r == 0; i++)
+	for (i = 0; i < h.nb_snapshots && i < SNAPS_MAX && r == 0; i++)
 		if (snaps[i].vm_state_size)
 			r = add_one(l, path, of, &h, &snaps[i]);
 out:
 	free(snaps);
-	free(table);
 	storage_free(st);
 	return r;
 }

@@ -77,13 +77,17 @@ def qcow2(crypt):
 
 
 def qcow2_snapshots(snaps, size=1 << 20):
-    """A qcow2 v3 header whose snapshot table (at 512) lists (name, vm_state_size) pairs."""
-    hdr = bytearray(104)
+    """A qcow2 v3 image (512-byte clusters: header, refcount table, L1 table, then the
+    snapshot table) whose snapshot table lists (name, vm_state_size) pairs."""
+    cs = 512
+    l1_size = -(-size // (cs // 8 * cs))
+    hdr = bytearray(cs)
     hdr[0:4] = b"QFI\xfb"
     struct.pack_into(">I", hdr, 4, 3)
-    struct.pack_into(">I", hdr, 20, 16)
+    struct.pack_into(">I", hdr, 20, 9)
     struct.pack_into(">Q", hdr, 24, size)
-    struct.pack_into(">IQ", hdr, 60, len(snaps), 512)
+    struct.pack_into(">IQQI", hdr, 36, l1_size, 2 * cs, cs, 1)
+    struct.pack_into(">IQ", hdr, 60, len(snaps), 3 * cs)
     struct.pack_into(">II", hdr, 96, 4, 104)
     table = b""
     for i, (name, vm_state) in enumerate(snaps):
@@ -92,7 +96,7 @@ def qcow2_snapshots(snaps, size=1 << 20):
                              vm_state & 0xffffffff, 16)
         table += struct.pack(">QQ", vm_state, size) + ident + name.encode()
         table += bytes(-len(table) % 8)
-    return bytes(hdr) + bytes(512 - len(hdr)) + table
+    return bytes(hdr) + bytes(cs) + bytes(cs) + table
 
 
 MOUNTS = ("/dev/sda1 / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n"

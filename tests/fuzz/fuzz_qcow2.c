@@ -2,7 +2,9 @@
 /*
  * Fuzzes the qcow2 parser: the header and its extensions, the snapshot table,
  * L1/L2 entries (standard and extended), the guest-to-host map over the bytes
- * as a file, the re-key's cluster list, and the header writer's round trip.
+ * as a file, the re-key's cluster list, the range stats (dump, audit), each
+ * snapshot's VM state read through its own map (scan), and the header
+ * writer's round trip.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +12,10 @@
 #include "base/util.h"
 #include "io/storage.h"
 #include "qcow2/qcow2.h"
+#include "qcow2/qcow2_io.h"
 #include "tests/fuzz/fuzz.h"
+
+#define READ_MAX (1u << 20) /* bytes of each VM state read through the view */
 
 /* Walks the map of one L1 table over the whole disk, a bounded number of runs. */
 static void walk(struct storage *st, const struct qcow2_header *h, uint64_t l1, uint32_t l1_size,
@@ -32,6 +37,46 @@ static void walk(struct storage *st, const struct qcow2_header *h, uint64_t l1, 
 		off += run.length;
 	}
 	qcow2_map_free(map);
+}
+
+/* What one L1 table holds in all, and the sums agree with the range walked. */
+static void stats(struct storage *st, const struct qcow2_header *h, uint64_t l1, uint32_t l1_size)
+{
+	struct qcow2_map *map = NULL;
+	struct qcow2_stats s;
+	uint64_t span;
+
+	/* A hostile table can name one L2 table from every entry: a bounded walk. */
+	if (l1_size > 64)
+		l1_size = 64;
+	span = qcow2_l1_span(h, l1_size);
+	if (qcow2_map_open(st, h, l1, l1_size, &map) < 0)
+		return;
+	if (qcow2_map_stats(map, 0, span, &s) == 0 &&
+	    s.data_bytes + s.zero_bytes + s.compressed_bytes != span)
+		abort();
+	qcow2_map_free(map);
+}
+
+/* A snapshot's VM state as a view, read through (at most READ_MAX bytes). */
+static void vmstate(struct storage *st, const struct qcow2_header *h,
+		    const struct qcow2_snapshot *sn)
+{
+	static uint8_t buf[64 * 1024];
+	struct qcow2_stats s;
+	struct storage *view = NULL;
+	uint64_t vsize = 0;
+
+	if (qcow2_vmstate_open(st, h, sn, "fuzz", &view, &s) < 0)
+		return;
+	if (s.data_bytes + s.zero_bytes + s.compressed_bytes != sn->vm_state_size)
+		abort();
+	if (storage_size(view, &vsize) == 0)
+		for (uint64_t off = 0; off < vsize && off < READ_MAX; off += sizeof(buf))
+			(void)storage_read(
+			    view, buf,
+			    vsize - off < sizeof(buf) ? (size_t)(vsize - off) : sizeof(buf), off);
+	storage_free(view);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -67,17 +112,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	path = fuzz_memfile(0, data, size);
 	if (path && storage_open(path, STORAGE_RDONLY, &st) == 0) {
 		struct qcow2_cluster_list list = {0};
+		uint64_t compressed = 0;
 		walk(st, &h, h.l1_table_offset, h.l1_size, h.size);
+		stats(st, &h, h.l1_table_offset, h.l1_size);
 		/* The re-key's cluster list: every entry aligned and inside the file. */
-		if (qcow2_collect_clusters(st, &h, h.l1_table_offset, h.l1_size, &list) == 0)
+		if (qcow2_collect_clusters(st, &h, h.l1_table_offset, h.l1_size, &list,
+					   &compressed) == 0)
 			for (size_t i = 0; i < list.n; i++)
 				if ((list.host[i] & (h.cluster_size - 1)) ||
 				    list.host[i] + h.cluster_size > size)
 					abort();
 		free(list.host);
-		for (uint32_t i = 0; snaps && i < h.nb_snapshots && i < 4; i++)
+		for (uint32_t i = 0; snaps && i < h.nb_snapshots && i < 4; i++) {
 			walk(st, &h, snaps[i].l1_table_offset, snaps[i].l1_size,
 			     snaps[i].disk_size);
+			stats(st, &h, snaps[i].l1_table_offset, snaps[i].l1_size);
+			vmstate(st, &h, &snaps[i]);
+		}
 		storage_free(st);
 	}
 	free(snaps);

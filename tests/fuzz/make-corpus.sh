@@ -4,7 +4,7 @@
 # cryptsetup (cut to the metadata copies), complete tiny images made by mkseed.py
 # (passphrase "fuzz", one AF stripe), and single precise corruptions of both.
 # The corpus is checked in; run this only to change it, and keep it under 2 MiB.
-#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2_snap|qcow2] [VMCRYPT]
+#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2] [VMCRYPT]
 # VMCRYPT: a built vmcrypt, to check the images. --only remakes one harness's seeds
 # (the LUKS seeds have random salts: remaking them all churns the tree).
 set -euo pipefail
@@ -103,14 +103,6 @@ for name, data in seeds.items():
 PYEOF
 	echo "scan seeds: $(find "$out/scan" -type f | wc -l) files"
 }
-# The qcow2 snapshot parsers' seeds: small images with a snapshot table, L1/L2 tables and
-# VM state clusters (standard and extended L2 entries, one L2 table outside the file).
-qcow2_snap_seeds()
-{
-	rm -rf "$out/qcow2_snap"
-	"$py" "$here/mkqcow2seed.py" "$out/qcow2_snap"
-	echo "qcow2_snap seeds: $(find "$out/qcow2_snap" -type f | wc -l) files"
-}
 # The qcow2 parser's seeds: small whole images made by qemu-img and qemu-io (512-byte and
 # 16 KiB clusters, so the L1/L2 tables and the snapshot table fit), the head of an
 # encrypted one (header, extensions, the LUKS header pointer), and precise corruptions.
@@ -155,12 +147,14 @@ qcow2_seeds()
 	cp "$q/encrypted-head" "$q/bad-cluster-bits"
 	printf '\036' | dd of="$q/bad-cluster-bits" bs=1 seek=23 conv=notrunc status=none
 	rm -rf "$t"
+	# Hand-made images with a snapshot table, L1/L2 tables and VM state clusters (standard
+	# and extended L2 entries, one L2 table outside the file): snap-*.
+	"$py" "$here/mkqcow2seed.py" "$q"
 	echo "qcow2 seeds: $(find "$q" -type f | wc -l) files, $(cat "$q"/* | wc -c) bytes"
 }
 case $only in
 audit) audit_seeds; exit 0 ;;
 scan) scan_seeds; exit 0 ;;
-qcow2_snap) qcow2_snap_seeds; exit 0 ;;
 qcow2) qcow2_seeds; exit 0 ;;
 esac
 
@@ -171,7 +165,6 @@ rm -rf "$out"
 mkdir -p "$out"/{luks1,luks2_hdr,luks2_json,token,keyslot,restore}
 audit_seeds
 scan_seeds
-qcow2_snap_seeds
 qcow2_seeds
 
 cs() { cryptsetup --disable-locks --batch-mode "$@"; }

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: LGPL-2.1-or-later
-# Writes small qcow2 images with internal snapshots for the qcow2_snap fuzz corpus: a
-# snapshot table, a snapshot L1 table, one L2 table and a few VM state clusters (data, a
-# zero flag, a compressed entry), with standard and extended L2 entries.
+# Writes small qcow2 images with internal snapshots for the qcow2 fuzz corpus (snap-*): a
+# snapshot table, a snapshot L1 table (the active one too), one L2 table and a few VM state
+# clusters (data, a zero flag, a compressed entry), with standard and extended L2 entries.
 #   mkqcow2seed.py OUTDIR
 import os
 import struct
@@ -17,10 +17,10 @@ def image(cluster_bits, extended, out, bad_l2=False):
     per_l1 = l2_entries * cs
     vm_off = -(-disk // per_l1) * per_l1           # after the disk, rounded to one L1 entry
     l1_idx = vm_off // per_l1
-    # clusters: 0 header, 1 snapshot table, 2 L1, 3 L2, 4.. VM state data
-    f = bytearray(6 * cs)
+    # clusters: 0 header, 1 snapshot table, 2 L1, 3 L2, 4.. VM state data, 6 refcount table
+    f = bytearray(7 * cs)
     struct.pack_into(">4sIQIIQIIQQIIQ", f, 0, b"QFI\xfb", 3, 0, 0, cluster_bits, disk, 0,
-                     0, 0, 0, 0, 1, cs)
+                     -(-disk // per_l1), 2 * cs, 6 * cs, 1, 1, cs)
     struct.pack_into(">QQQII", f, 72, (1 << 4) if extended else 0, 0, 0, 4, 104)
     vm_size = 2 * cs + 100
     name = b"s1"
@@ -49,7 +49,7 @@ def image(cluster_bits, extended, out, bad_l2=False):
 
 d = sys.argv[1]
 os.makedirs(d, exist_ok=True)
-image(9, False, os.path.join(d, "std-512"))
-image(12, False, os.path.join(d, "std-4k"))
-image(14, True, os.path.join(d, "extl2-16k"))
-image(9, False, os.path.join(d, "bad-l2-outside"), bad_l2=True)
+image(9, False, os.path.join(d, "snap-std-512"))
+image(12, False, os.path.join(d, "snap-std-4k"))
+image(14, True, os.path.join(d, "snap-extl2-16k"))
+image(9, False, os.path.join(d, "snap-bad-l2-outside"), bad_l2=True)
