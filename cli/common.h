@@ -31,6 +31,8 @@ int cmd_header_backup(const struct cli_opts *o, char **args, int nargs);
 int cmd_header_restore(const struct cli_opts *o, char **args, int nargs);
 int cmd_repair(const struct cli_opts *o, char **args, int nargs);
 int cmd_convert(const struct cli_opts *o, char **args, int nargs);
+/* convert SRC DST: between QEMU's encrypted qcow2 and a raw LUKS image (cmd_convert.c). */
+int cmd_convert_copy(const struct cli_opts *o, char **args, int nargs);
 int cmd_config(const struct cli_opts *o, char **args, int nargs);
 int cmd_resize(const struct cli_opts *o, char **args, int nargs);
 int cmd_is_luks(const struct cli_opts *o, char **args, int nargs);
