@@ -41,20 +41,11 @@ static int read_new_pass(const struct cli_opts *o, const char *dst, uint8_t **re
 			 size_t *ret_len)
 {
 	char who[WHO_MAX];
-	struct key_source ks;
 
 	if (!o->new_key_file)
 		return 0;
 	snprintf(who, sizeof(who), "%s (new passphrase)", dst);
-	ks = (struct key_source){
-	    .image = who,
-	    .key_file = o->new_key_file,
-	    .keyfile_offset = o->new_keyfile_offset,
-	    .keyfile_size = o->new_keyfile_size,
-	    .verify = true,
-	    .stdin_busy = is_stdin(o->key_file),
-	};
-	return passphrase_read(&ks, ret_pass, ret_len);
+	return new_passphrase_read(o, who, o->new_key_file, ret_pass, ret_len);
 }
 
 int cmd_convert_copy(const struct cli_opts *o, char **args, int nargs)
