@@ -82,7 +82,12 @@ int cmd_convert(const struct cli_opts *o, char **args, int nargs)
 	struct vmc_image *img = NULL;
 	int to = o->fmt.luks_version, r;
 
-	(void)nargs;
+	if (nargs == 2)
+		return cmd_convert_copy(o, args, nargs);
+	if (o->new_volume_key || o->new_key_file || o->key_file)
+		return usage_error("--new-volume-key, --new-key-file and --key-file belong to "
+				   "convert SRC DST; the in-place header conversion needs no "
+				   "passphrase");
 	if (to == 0)
 		return usage_error("--type luks1 or --type luks2 is required");
 	r = image_open(o, path, false, &img);

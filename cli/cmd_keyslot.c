@@ -53,22 +53,6 @@ static int unlock_existing(const struct cli_opts *o, struct vmc_image *img, cons
 	return r;
 }
 
-/* Reads the new passphrase: from file, else asked twice on the terminal (or a stdin line). */
-static int read_new(const struct cli_opts *o, const char *who, const char *file, uint8_t **ret_pass,
-		    size_t *ret_len)
-{
-	struct key_source ks = {
-	    .image = who,
-	    .key_file = file,
-	    .keyfile_offset = o->new_keyfile_offset,
-	    .keyfile_size = o->new_keyfile_size,
-	    .verify = true,
-	    .stdin_busy = is_stdin(o->key_file),
-	};
-
-	return passphrase_read(&ks, ret_pass, ret_len);
-}
-
 /* A destructive step: --batch-mode, or YES typed on a terminal. */
 static int confirm_destruction(const struct cli_opts *o, const char *warning)
 {
@@ -128,7 +112,7 @@ int cmd_add_key(const struct cli_opts *o, char **args, int nargs)
 	if (r < 0)
 		goto out;
 	snprintf(who, sizeof(who), "the new key slot of %s", path);
-	r = read_new(o, who, file, &pass, &len);
+	r = new_passphrase_read(o, who, file, &pass, &len);
 	if (r == 0)
 		r = vmc_keyslot_add(img, o->key_slot, pass, len, &kdf, &slot);
 	if (r == 0)
@@ -159,7 +143,7 @@ int cmd_change_key(const struct cli_opts *o, char **args, int nargs)
 	if (r < 0)
 		goto out;
 	snprintf(who, sizeof(who), "key slot %d of %s (new passphrase)", slot, path);
-	r = read_new(o, who, file, &pass, &len);
+	r = new_passphrase_read(o, who, file, &pass, &len);
 	if (r == 0)
 		r = vmc_keyslot_change(img, slot, pass, len, &kdf, &new_slot);
 	if (r == 0 && new_slot == slot)

@@ -74,15 +74,7 @@ static int read_passphrases(const struct cli_opts *o, const char *path, bool res
 	if (r < 0 || resuming || o->keep_keyslots)
 		return r;
 	snprintf(who, sizeof(who), "%s (new passphrase)", path);
-	ks = (struct key_source){
-	    .image = who,
-	    .key_file = o->new_key_file,
-	    .keyfile_offset = o->new_keyfile_offset,
-	    .keyfile_size = o->new_keyfile_size,
-	    .verify = true,
-	    .stdin_busy = is_stdin(o->key_file),
-	};
-	r = passphrase_read(&ks, ret_new, ret_new_len);
+	r = new_passphrase_read(o, who, o->new_key_file, ret_new, ret_new_len);
 	if (r < 0) {
 		vmc_secret_free(*ret_pass);
 		*ret_pass = NULL;

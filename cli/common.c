@@ -45,6 +45,21 @@ int passphrase_get(const struct cli_opts *o, const char *image, uint8_t **ret_pa
 	return r < 0 ? r : passphrase_read(&ks, ret_pass, ret_len);
 }
 
+int new_passphrase_read(const struct cli_opts *o, const char *who, const char *file,
+			uint8_t **ret_pass, size_t *ret_len)
+{
+	struct key_source ks = {
+	    .image = who,
+	    .key_file = file,
+	    .keyfile_offset = o->new_keyfile_offset,
+	    .keyfile_size = o->new_keyfile_size,
+	    .verify = true,
+	    .stdin_busy = is_stdin(o->key_file),
+	};
+
+	return passphrase_read(&ks, ret_pass, ret_len);
+}
+
 void kdf_from_opts(const struct cli_opts *o, struct vmc_kdf_params *k)
 {
 	*k = (struct vmc_kdf_params){

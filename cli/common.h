@@ -31,6 +31,8 @@ int cmd_header_backup(const struct cli_opts *o, char **args, int nargs);
 int cmd_header_restore(const struct cli_opts *o, char **args, int nargs);
 int cmd_repair(const struct cli_opts *o, char **args, int nargs);
 int cmd_convert(const struct cli_opts *o, char **args, int nargs);
+/* convert SRC DST: between QEMU's encrypted qcow2 and a raw LUKS image (cmd_convert.c). */
+int cmd_convert_copy(const struct cli_opts *o, char **args, int nargs);
 int cmd_config(const struct cli_opts *o, char **args, int nargs);
 int cmd_resize(const struct cli_opts *o, char **args, int nargs);
 int cmd_is_luks(const struct cli_opts *o, char **args, int nargs);
@@ -47,6 +49,12 @@ int key_source_init(struct key_source *ks, const struct cli_opts *o, const char 
 /* The existing passphrase of image, from the key file options (vmc_secret_free it). */
 int passphrase_get(const struct cli_opts *o, const char *image, uint8_t **ret_pass,
 		   size_t *ret_len);
+/*
+ * A new passphrase (named who in prompts): from file with --new-keyfile-offset and
+ * --new-keyfile-size, else asked twice on the terminal (or a stdin line).
+ */
+int new_passphrase_read(const struct cli_opts *o, const char *who, const char *file,
+			uint8_t **ret_pass, size_t *ret_len);
 /* True for the path "-" (stdin). */
 bool is_stdin(const char *path);
 /* The KDF options (--pbkdf, --hash, --iter-time, ...) of a new keyslot. */

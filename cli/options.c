@@ -96,6 +96,8 @@ static const struct opt_def opt_defs[OPT_COUNT] = {
 		    "container: raw, qcow2, vmdk, vdi, ... (default: by its magic)"},
     [OPT_SOURCE_FORMAT] = {"source-format", 0, "FMT",
 			   "SRC's container: raw, qcow2, ... (default: by its magic)"},
+    [OPT_NEW_VOLUME_KEY] = {"new-volume-key", 0, NULL,
+			    "a fresh volume key (one keyslot, for the new passphrase)"},
     [OPT_NEW_SIZE] = {"size", 0, "SIZE",
 		      "new size, or +SIZE to add; suffix K, M, G, T (or KiB, MiB, GiB, TiB)"},
 };
@@ -376,6 +378,9 @@ static int set_opt(struct cli_opts *o, enum opt_id id, const char *arg)
 		break;
 	case OPT_KEEP_KEYSLOTS:
 		o->keep_keyslots = true;
+		break;
+	case OPT_NEW_VOLUME_KEY:
+		o->new_volume_key = true;
 		break;
 	case OPT_RESILIENCE:
 		r = opt_choice(id, arg, resiliences);

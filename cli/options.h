@@ -69,6 +69,7 @@ enum opt_id {
 	OPT_FORMAT,
 	OPT_SOURCE_FORMAT,
 	OPT_NEW_SIZE, /* resize's --size: SIZE or +SIZE */
+	OPT_NEW_VOLUME_KEY,
 	OPT_VERSION,
 	OPT_COUNT,
 };
@@ -135,6 +136,7 @@ struct cli_opts {
 	const char *new_key_file; /* add-key, change-key: the new passphrase */
 	uint64_t new_keyfile_offset;
 	uint64_t new_keyfile_size; /* 0: the whole new key file */
+	bool new_volume_key;	   /* convert SRC DST: a fresh volume key */
 	int priority;		   /* config: 0 ignore, 1 normal, 2 prefer; -1: unchanged */
 	const char *json_file;	   /* token import: NULL reads stdin */
 	int token_id;		   /* -1: none given */

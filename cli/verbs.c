@@ -289,10 +289,25 @@ static const struct verb_opt repair_opts[] = {
 };
 
 static const struct verb_opt convert_opts[] = {
-    {OPT_TYPE, "luks1 or luks2: the version to convert to; required"},
-    {OPT_PARTITION, NULL},
-    {OPT_FORMAT, NULL},
-    {OPT_HEADER, "convert the detached header FILE"},
+    {OPT_TYPE, "luks1 or luks2: the version to convert to (SRC DST: DST is raw LUKS)"},
+    {OPT_FORMAT, "IMAGE's container; SRC DST: qcow2 makes DST QEMU's encrypted qcow2"},
+    {OPT_PARTITION, "IMAGE only"},
+    {OPT_HEADER, "IMAGE only: convert the detached header FILE"},
+    {OPT_KEY_FILE, "SRC DST: SRC's passphrase from FILE (- = stdin)"},
+    {OPT_KEYFILE_OFFSET, NULL},
+    {OPT_KEYFILE_SIZE, NULL},
+    {OPT_KEY_SLOT, "SRC DST: the key slot of SRC to try (default all)"},
+    {OPT_NEW_VOLUME_KEY, NULL},
+    {OPT_NEW_KEY_FILE, "with --new-volume-key: its passphrase (default SRC's)"},
+    {OPT_NEW_KEYFILE_OFFSET, NULL},
+    {OPT_NEW_KEYFILE_SIZE, NULL},
+    {OPT_PBKDF, "keyslots made anew (qcow2 DST: pbkdf2 only)"},
+    {OPT_HASH, NULL},
+    {OPT_ITER_TIME, NULL},
+    {OPT_PBKDF_MEMORY, NULL},
+    {OPT_PBKDF_PARALLEL, NULL},
+    {OPT_PBKDF_FORCE_ITERATIONS, NULL},
+    {OPT_FORCE, "SRC DST: replace an existing DST"},
     {OPT_BATCH_MODE, "do not ask for confirmation"},
     {OPT_VERBOSE, NULL},
     {OPT_DEBUG, NULL},
@@ -439,6 +454,10 @@ static const struct verb_arg encrypt_args[] = {
 static const struct verb_arg decrypt_args[] = {
     {"SRC", "the encrypted image"},
     {"DST", "plain raw image to create, - for stdout"},
+};
+static const struct verb_arg convert_args[] = {
+    {"IMAGE | SRC", "the image to convert in place, or to read (encrypted qcow2 or raw LUKS)"},
+    {"DST", "the image to create in the other form"},
 };
 static const struct verb_arg mount_args[] = {
     {"IMAGE", "the encrypted image"},
@@ -788,17 +807,25 @@ static const struct verb verbs[] = {
     {
 	.name = "convert",
 	.run = cmd_convert,
-	.synopsis = "--type TYPE IMAGE",
-	.summary = "convert the header between LUKS1 and LUKS2 in place",
+	.synopsis = "--type TYPE IMAGE | SRC DST (--type TYPE | --format qcow2)",
+	.summary = "convert a header between LUKS1 and LUKS2, or an image between qcow2 and LUKS",
 	.description =
-	    "Rewrites IMAGE's header as LUKS1 or LUKS2 (--type), keeping every key slot and the "
-	    "data where they are or relocating key material as needed; QEMU's LUKS1 layout "
-	    "becomes a LUKS2 header cryptsetup accepts. The old header region is journalled "
-	    "next to the header until the new one is committed. Asks for confirmation on a "
-	    "terminal; without one, --batch-mode is required.",
+	    "With IMAGE: rewrites its header as LUKS1 or LUKS2 (--type), keeping every key slot "
+	    "and the data where they are or relocating key material as needed; QEMU's LUKS1 "
+	    "layout becomes a LUKS2 header cryptsetup accepts. The old header region is "
+	    "journalled next to the header until the new one is committed. Asks for "
+	    "confirmation on a terminal; without one, --batch-mode is required. With SRC DST: "
+	    "writes the new image DST holding SRC's plaintext in the other encrypted form, "
+	    "re-encrypted in one stream, never as plaintext on disk: QEMU's encrypted qcow2 SRC "
+	    "becomes a raw LUKS1 or LUKS2 image (--type; the active disk, not internal "
+	    "snapshots; a backing chain is refused), a raw LUKS SRC becomes a thin encrypted "
+	    "qcow2 (--format qcow2). The volume key stays, and with it SRC's passphrases where "
+	    "DST's header can hold them (a LUKS2 SRC's qcow2 gets one key slot, for the "
+	    "passphrase given), unless --new-volume-key: a fresh key, one key slot. A failed or "
+	    "cancelled conversion removes DST; SRC is never changed.",
 	.min_args = 1,
-	.max_args = 1,
-	.args = image_arg,
+	.max_args = 2,
+	.args = convert_args,
 	.opts = convert_opts,
     },
     {

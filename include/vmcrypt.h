@@ -313,6 +313,49 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 			      size_t pass_len, bool overwrite, struct vmc_disk *src,
 			      vmc_progress_fn *progress, void *userdata);
 
+/*
+ * Converting between QEMU's encrypted qcow2 and a raw LUKS image
+ * (vmc_image_convert_copy). Zero/NULL fields take the defaults.
+ */
+struct vmc_convert_params {
+	int luks_version;     /* a raw LUKS DST (the source is an encrypted qcow2): 1 or 2 */
+	bool qcow2;	      /* DST is QEMU's encrypted qcow2 (the source is a raw LUKS image) */
+	bool new_volume_key;  /* a fresh volume key: DST's header has one keyslot, for new_pass */
+	const void *new_pass; /* the passphrase of DST's new keyslot; NULL: the one given */
+	size_t new_pass_len;
+	struct vmc_kdf_params kdf; /* keyslots made anew; LUKS1 (qcow2) keyslots use pbkdf2 */
+	bool overwrite;		   /* replace an existing regular file at the DST path */
+	vmc_progress_fn *progress; /* returning false stops: -ECANCELED, DST removed */
+	void *userdata;
+};
+
+/*
+ * Writes a new image at path holding src's plaintext in the other encrypted
+ * form, re-encrypted in one pipelined stream on all cores (no plaintext is
+ * ever written to a file): QEMU's encrypted qcow2 (the active disk; internal
+ * snapshots are left out, with a warning) becomes a raw LUKS1 or LUKS2 image
+ * whose every sector is written (the disk's zeros encrypted), and a raw LUKS1
+ * or LUKS2 image (one data segment, no re-encryption unfinished, a cipher QEMU
+ * opens) becomes a thin encrypted qcow2 whose all-zero clusters stay
+ * unallocated. src is unlocked with pass (keyslot -1: any) unless it is
+ * already. The volume key stays unless p->new_volume_key. With the same key
+ * the keyslots carry over where the target can hold them: a qcow2's LUKS1
+ * header becomes the raw image's (as it is for LUKS1, the data at 2 MiB;
+ * converted as vmc_image_convert does for LUKS2), and a raw LUKS1 header
+ * inside its image becomes the qcow2's; a LUKS2 source's header is re-made as
+ * LUKS1 with one keyslot for pass (LUKS1 keyslots cannot hold Argon2 or
+ * LUKS2's other settings). A new header (new key, or LUKS2 to qcow2) has the
+ * source's cipher and key size and one keyslot, for p->new_pass or pass.
+ * Errors (reported; an incomplete DST is removed): VMC_EPASS before anything
+ * is created, -EEXIST (path exists and not p->overwrite), -EINVAL (src is
+ * already in the target's form, a bad luks_version), VMC_ENOTSUP (a backing
+ * file, compressed clusters, an unfinished re-key or re-encryption, a cipher
+ * QEMU does not open), -ECANCELED, -ENOSPC and other I/O errors.
+ */
+VMC_API int vmc_image_convert_copy(struct vmc_image *src, const void *pass, size_t pass_len,
+				   int keyslot, const char *path,
+				   const struct vmc_convert_params *p);
+
 /* UUID of the image (static storage of the handle). */
 VMC_API const char *vmc_image_uuid(const struct vmc_image *img);
 /* LUKS2 label and subsystem (NULL leaves one unchanged), and the UUID (LUKS1 and LUKS2). */

@@ -56,6 +56,11 @@ static int copy_range(struct storage *from, struct storage *to, uint64_t off, ui
 	return r;
 }
 
+int luks_header_copy(struct storage *from, const struct luks_meta *m, struct storage *to)
+{
+	return copy_range(from, to, 0, luks_header_region(m));
+}
+
 int luks_header_backup(struct storage *hdr, const struct luks_meta *m, const char *file)
 {
 	struct storage *out = NULL;
@@ -66,7 +71,7 @@ int luks_header_backup(struct storage *hdr, const struct luks_meta *m, const cha
 		log_err("%s already exists", file);
 	if (r < 0)
 		return r;
-	r = copy_range(hdr, out, 0, luks_header_region(m));
+	r = luks_header_copy(hdr, m, out);
 	if (r == 0)
 		r = storage_sync(out);
 	storage_free(out);

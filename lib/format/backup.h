@@ -9,6 +9,9 @@
 /* Bytes of the header region: LUKS2 both copies + keyslots area; LUKS1 up to the payload. */
 uint64_t luks_header_region(const struct luks_meta *m);
 
+/* Copies the header region of from (m: its header) to the same offsets of to. */
+int luks_header_copy(struct storage *from, const struct luks_meta *m, struct storage *to);
+
 /* Writes the header region of hdr to a new file (mode 0600, must not exist). */
 int luks_header_backup(struct storage *hdr, const struct luks_meta *m, const char *file);
 

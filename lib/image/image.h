@@ -120,6 +120,22 @@ int image_qcow2_read(struct vmc_image *img, uint8_t *buf, size_t len, uint64_t o
  */
 int image_qcow2_copy_out(struct vmc_image *img, int fd, bool sparse, struct storage *dst,
 			 bool zeroed, vmc_progress_fn *progress, void *userdata);
+/* The plaintext of a new image's disk: size bytes, read in pieces. */
+struct image_plain_source {
+	volume_source_fn *read;
+	void *ctx;
+	uint64_t size;
+};
+/*
+ * vmc_qcow2_encrypt's writer (qcow2_create.c): a new thin encrypted qcow2 at
+ * path holding src's plaintext, its LUKS1 header made from p and pass, or with
+ * carry (a LUKS1 image whose volume key is p->volume_key) that header's region
+ * copied as it is, every keyslot kept. An incomplete file is removed.
+ */
+int image_qcow2_write(const char *path, const struct vmc_format_params *p, const void *pass,
+		      size_t pass_len, const struct vmc_image *carry, bool overwrite,
+		      const struct image_plain_source *src, vmc_progress_fn *progress,
+		      void *userdata);
 /* The dump: the container's facts, then the LUKS header's. */
 int image_qcow2_dump(struct vmc_image *img, bool json, char **ret_text);
 

@@ -8,11 +8,13 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/log.h"
 #include "base/util.h"
 #include "crypto/backend.h"
+#include "format/backup.h"
 #include "format/create.h"
 #include "format/luks1.h"
 #include "image/image.h"
@@ -37,9 +39,11 @@ static bool all_zero(const uint8_t *p, size_t len)
 	return len == 0 || (p[0] == 0 && memcmp(p, p + 1, len - 1) == 0);
 }
 
-/* Reads [off, off + len) of the source: holes as zeros, without reading them. */
-static int read_source(struct storage *src, uint8_t *buf, size_t len, uint64_t off)
+/* A plain disk as a plaintext source: [off, off + len), holes as zeros without reading them. */
+static int read_disk(void *ctx, uint8_t *buf, size_t len, uint64_t off)
 {
+	struct storage *src = ctx;
+
 	while (len) {
 		uint64_t run = 0;
 		bool data = true;
@@ -102,15 +106,18 @@ static int write_batch(struct writer *w, uint8_t *buf, size_t len, uint64_t off)
 	return 0;
 }
 
-static int copy_data(struct writer *w, struct storage *src, uint64_t src_size,
+static int copy_data(struct writer *w, const struct image_plain_source *src,
 		     vmc_progress_fn *progress, void *userdata)
 {
-	uint64_t size = w->h.size, off = 0;
+	uint64_t size = w->h.size, off = 0, src_size = src->size;
 	uint8_t *buf = storage_bulk_alloc(NEW_BATCH);
 	int r = 0;
 
 	if (!buf)
 		return -ENOMEM;
+	/* Plaintext: locked (best effort), out of core dumps, wiped below. */
+	(void)mlock(buf, NEW_BATCH);
+	(void)madvise(buf, NEW_BATCH, MADV_DONTDUMP);
 	while (off < size) {
 		uint64_t n = size - off < NEW_BATCH ? size - off : NEW_BATCH;
 		/* Past the end of SRC (its size rounded to a sector, the last partial cluster):
@@ -120,7 +127,7 @@ static int copy_data(struct writer *w, struct storage *src, uint64_t src_size,
 			      : src_size - off < n ? (size_t)(src_size - off)
 						   : (size_t)n;
 		memset(buf + have, 0, whole - have);
-		if ((r = read_source(src, buf, have, off)) < 0 ||
+		if ((have && (r = src->read(src->ctx, buf, have, off)) < 0) ||
 		    (r = write_batch(w, buf, whole, off)) < 0)
 			break;
 		off += n;
@@ -130,6 +137,7 @@ static int copy_data(struct writer *w, struct storage *src, uint64_t src_size,
 		}
 	}
 	explicit_bzero(buf, NEW_BATCH);
+	(void)munlock(buf, NEW_BATCH);
 	free(buf);
 	return r;
 }
@@ -234,9 +242,10 @@ static int plan_header(uint64_t size, uint64_t fde_len, struct qcow2_header *h)
 	return 0;
 }
 
-VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *p, const void *pass,
-			      size_t pass_len, bool overwrite, struct vmc_disk *src,
-			      vmc_progress_fn *progress, void *userdata)
+int image_qcow2_write(const char *path, const struct vmc_format_params *p, const void *pass,
+		      size_t pass_len, const struct vmc_image *carry, bool overwrite,
+		      const struct image_plain_source *src, vmc_progress_fn *progress,
+		      void *userdata)
 {
 	struct vmc_format_params lp = *p;
 	struct format_hook hook = {.keep_size = true};
@@ -244,7 +253,7 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 	struct storage *win = NULL;
 	struct luks_meta meta;
 	uint8_t *vk = NULL;
-	uint64_t size = round_up_u64(image_disk_size(src), LUKS_SECTOR);
+	uint64_t size = round_up_u64(src->size, LUKS_SECTOR);
 	uint32_t slot_sectors = 0;
 	int r;
 
@@ -255,6 +264,8 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 		    "sectors: no --type luks2, --header, partition or --sector-size");
 		return -EINVAL;
 	}
+	if (carry && (carry->meta.version != 1 || !p->volume_key))
+		return -EINVAL;
 	lp.luks_version = 1;
 	lp.format = NULL;
 	lp.data_size = LUKS_SECTOR; /* formal: the data lives in clusters, not after the header */
@@ -274,13 +285,14 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 		goto out;
 	}
 	/* The LUKS1 header in a window over the clusters after the header: QEMU's layout, with
-	 * the payload offset at the window's end. */
+	 * the payload offset at the window's end; or a carried header's whole region. */
 	{
 		size_t key_len = p->key_bits	     ? p->key_bits / 8
 				 : p->volume_key_len ? p->volume_key_len
 						     : 64;
 		uint64_t hdr_len =
-		    (uint64_t)luks1_layout(key_len, 4000, &slot_sectors) * LUKS_SECTOR;
+		    carry ? luks_header_region(&carry->meta)
+			  : (uint64_t)luks1_layout(key_len, 4000, &slot_sectors) * LUKS_SECTOR;
 		if ((r = plan_header(size, hdr_len, &w.h)) < 0)
 			goto out;
 	}
@@ -288,8 +300,19 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 	    (r = storage_set_window(win, w.h.fde_offset, w.h.fde_length)) < 0 ||
 	    (r = storage_truncate(w.f, w.h.fde_offset + w.h.fde_length)) < 0)
 		goto out;
-	if ((r = luks_format(win, win, &lp, &hook, pass, pass_len, &meta, &vk)) < 0)
+	if (carry) {
+		/* Every keyslot as it is: the same volume key, the same passphrases. */
+		vk = secmem_dup(p->volume_key, p->volume_key_len);
+		if (!vk) {
+			r = -ENOMEM;
+			goto out;
+		}
+		if ((r = luks_header_copy(carry->hdr, &carry->meta, win)) < 0 ||
+		    (r = luks_meta_load(win, &meta, NULL)) < 0)
+			goto out;
+	} else if ((r = luks_format(win, win, &lp, &hook, pass, pass_len, &meta, &vk)) < 0) {
 		goto out;
+	}
 	{
 		struct volume_spec spec = {
 		    .offset = 0,
@@ -303,9 +326,7 @@ VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *
 			goto out;
 	}
 	w.next_host = w.h.fde_offset + w.h.fde_length;
-	if ((r = copy_data(&w, image_disk_storage(src), image_disk_size(src), progress, userdata)) <
-		0 ||
-	    (r = write_metadata(&w)) < 0)
+	if ((r = copy_data(&w, src, progress, userdata)) < 0 || (r = write_metadata(&w)) < 0)
 		goto out;
 	log_debug("%s: %llu bytes of data clusters written", path,
 		  (unsigned long long)w.data_bytes);
@@ -318,4 +339,13 @@ out:
 	if (r < 0)
 		unlink(path);
 	return r;
+}
+
+VMC_API int vmc_qcow2_encrypt(const char *path, const struct vmc_format_params *p, const void *pass,
+			      size_t pass_len, bool overwrite, struct vmc_disk *src,
+			      vmc_progress_fn *progress, void *userdata)
+{
+	struct image_plain_source s = {read_disk, image_disk_storage(src), image_disk_size(src)};
+
+	return image_qcow2_write(path, p, pass, pass_len, NULL, overwrite, &s, progress, userdata);
 }

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,8 +29,9 @@ struct pipe_buf {
 struct copy {
 	struct volume *vol;
 	int fd;
-	struct storage *src; /* copy in: read from this handle instead of fd */
-	uint64_t limit;	     /* bytes to move */
+	volume_source_fn *src; /* copy in: read plaintext from this source instead of fd */
+	void *src_ctx;
+	uint64_t limit; /* bytes to move */
 	struct pipeline *ring;
 	struct pipe_buf bufs[VOL_PIPE_BUFS];
 };
@@ -40,17 +42,29 @@ static int copy_init(struct copy *c, struct volume *vol, int fd, uint64_t limit)
 	c->vol = vol;
 	c->fd = fd;
 	c->limit = limit;
-	/* Whole buffers are written with direct I/O. */
-	for (int i = 0; i < VOL_PIPE_BUFS; i++)
+	/*
+	 * Whole buffers are written with direct I/O. They hold plaintext for a moment:
+	 * locked (best effort: RLIMIT_MEMLOCK may refuse 16 MiB), kept out of core dumps,
+	 * wiped on release.
+	 */
+	for (int i = 0; i < VOL_PIPE_BUFS; i++) {
 		if (!(c->bufs[i].data = storage_bulk_alloc(VOL_CHUNK)))
 			return -ENOMEM;
+		(void)mlock(c->bufs[i].data, VOL_CHUNK);
+		(void)madvise(c->bufs[i].data, VOL_CHUNK, MADV_DONTDUMP);
+	}
 	return pipeline_new(VOL_PIPE_BUFS, &c->ring);
 }
 
 static void copy_clear(struct copy *c)
 {
-	for (int i = 0; i < VOL_PIPE_BUFS; i++)
+	for (int i = 0; i < VOL_PIPE_BUFS; i++) {
+		if (!c->bufs[i].data)
+			continue;
+		explicit_bzero(c->bufs[i].data, VOL_CHUNK);
+		(void)munlock(c->bufs[i].data, VOL_CHUNK);
 		free(c->bufs[i].data);
+	}
 	pipeline_free(c->ring);
 }
 
@@ -129,7 +143,7 @@ static void *copy_in_producer(void *arg)
 		if (want > left)
 			want = (size_t)left;
 		if (cp->src) {
-			int s = storage_read(cp->src, b->data, want, off);
+			int s = cp->src(cp->src_ctx, b->data, want, off);
 			n = s < 0 ? s : (ssize_t)want;
 		} else {
 			n = read_full(cp->fd, b->data, want);
@@ -162,7 +176,7 @@ static void *copy_in_producer(void *arg)
 	return NULL;
 }
 
-static int copy_in(struct volume *vol, int fd, struct storage *src, uint64_t len,
+static int copy_in(struct volume *vol, int fd, volume_source_fn *src, void *src_ctx, uint64_t len,
 		   vmc_progress_fn *progress, void *userdata, uint64_t *ret_done)
 {
 	struct copy cp;
@@ -177,6 +191,7 @@ static int copy_in(struct volume *vol, int fd, struct storage *src, uint64_t len
 	pg.total = len;
 	r = copy_init(&cp, vol, fd, len);
 	cp.src = src;
+	cp.src_ctx = src_ctx;
 	if (r < 0)
 		goto out;
 	if (pthread_create(&thread, NULL, copy_in_producer, &cp) != 0) {
@@ -212,7 +227,12 @@ out:
 int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *progress,
 		   void *userdata, uint64_t *ret_done)
 {
-	return copy_in(vol, fd, NULL, len, progress, userdata, ret_done);
+	return copy_in(vol, fd, NULL, NULL, len, progress, userdata, ret_done);
+}
+
+static int storage_source(void *ctx, uint8_t *buf, size_t len, uint64_t off)
+{
+	return storage_read(ctx, buf, len, off);
 }
 
 int volume_copy_in_storage(struct volume *vol, struct storage *src, vmc_progress_fn *progress,
@@ -223,7 +243,13 @@ int volume_copy_in_storage(struct volume *vol, struct storage *src, vmc_progress
 
 	if (r < 0)
 		return r;
-	return copy_in(vol, -1, src, len, progress, userdata, ret_done);
+	return copy_in(vol, -1, storage_source, src, len, progress, userdata, ret_done);
+}
+
+int volume_copy_in_source(struct volume *vol, uint64_t len, volume_source_fn *src, void *ctx,
+			  vmc_progress_fn *progress, void *userdata, uint64_t *ret_done)
+{
+	return copy_in(vol, -1, src, ctx, len, progress, userdata, ret_done);
 }
 
 struct read_batch {

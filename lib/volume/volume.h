@@ -84,6 +84,18 @@ int volume_copy_in(struct volume *vol, int fd, uint64_t len, vmc_progress_fn *pr
  */
 int volume_copy_in_storage(struct volume *vol, struct storage *src, vmc_progress_fn *progress,
 			   void *userdata, uint64_t *ret_done);
+/*
+ * A source of plaintext for a copy in: fills buf with the len bytes at offset
+ * off (0, or a negative errno it has reported).
+ */
+typedef int volume_source_fn(void *ctx, uint8_t *buf, size_t len, uint64_t off);
+/*
+ * Copies len bytes (at most the volume's size) from src into the volume from
+ * offset 0, pipelined like volume_copy_in: src runs on the producer thread, its
+ * plaintext is encrypted in the same locked buffer before the buffer is written.
+ */
+int volume_copy_in_source(struct volume *vol, uint64_t len, volume_source_fn *src, void *ctx,
+			  vmc_progress_fn *progress, void *userdata, uint64_t *ret_done);
 int volume_copy_out_storage(struct volume *vol, struct storage *dst, bool zeroed,
 			    vmc_progress_fn *progress, void *userdata);
 int volume_copy_out(struct volume *vol, int fd, bool sparse, vmc_progress_fn *progress,
