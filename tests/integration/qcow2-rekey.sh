@@ -8,8 +8,8 @@
 #    longer opens;
 #  - an unfinished re-key: QEMU refuses the image (incompatible feature bit 63), vmcrypt
 #    refuses to read or change it, rekey --resume finishes it;
-#  - kill -9 (VMCRYPT_FAULT=kill:N) and power cuts (powercut:N) at every write of a
-#    re-key in 256 KiB steps (every ninth by default; every one with
+#  - kill -9 (VMCRYPT_FAULT=kill:N) and power cuts (powercut:N) at every ninth write of
+#    a re-key in 256 KiB steps (at every write of one in 128 KiB steps with
 #    VMCRYPT_LONG_TESTS=1), each resumed and checked as above; ENOSPC (enospc:N) stops it
 #    resumable; Ctrl-C (SIGINT) stops it cleanly, exit 9;
 #  - a step cut and then damaged (a sector holding neither key's ciphertext, or
@@ -112,7 +112,7 @@ fault_loop()
 	while :; do
 		cp "$ORIG" e.qcow2
 		rc=0
-		VMCRYPT_FAULT="$mode:$n" rekey --hotzone-size 256K e.qcow2 </dev/null >run.out 2>&1 ||
+		VMCRYPT_FAULT="$mode:$n" rekey --hotzone-size "$FAULT_HOTZONE" e.qcow2 </dev/null >run.out 2>&1 ||
 			rc=$?
 		if [ "$rc" -eq 0 ]; then
 			verify e.qcow2
@@ -127,7 +127,7 @@ fault_loop()
 			rc=$?
 		if [ "$rc" -eq "$EXIT_NOTLUKS" ] &&
 			"$VMCRYPT" test-key --key-file "$PASS" e.qcow2 </dev/null >/dev/null 2>&1; then
-			rekey --hotzone-size 256K e.qcow2 </dev/null >res.out 2>&1 ||
+			rekey --hotzone-size "$FAULT_HOTZONE" e.qcow2 </dev/null >res.out 2>&1 ||
 				fail "$mode:$n: restart: $(cat res.out)"
 		elif [ "$rc" -eq "$EXIT_NOTLUKS" ]; then
 			: # finished before the fault
@@ -273,8 +273,10 @@ case_damage()
 	echo "damage inside a cut step (kill:$n): exit 6 for a sector or the fingerprints, untouched"
 }
 
-FAULT_STEP=9
-[ "${VMCRYPT_LONG_TESTS:-0}" = 1 ] && FAULT_STEP=1
+# By default every ninth write of a re-key in 256 KiB steps (about 20 points); with
+# VMCRYPT_LONG_TESTS=1 every write of one in 128 KiB steps (about 360 points, 20 min).
+FAULT_STEP=9 FAULT_HOTZONE=256K
+[ "${VMCRYPT_LONG_TESTS:-0}" = 1 ] && FAULT_STEP=1 FAULT_HOTZONE=128K
 
 run_case "rekey" case_rekey
 run_case "unfinished: QEMU refuses, vmcrypt resumes" case_unfinished
