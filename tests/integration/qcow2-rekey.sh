@@ -13,7 +13,10 @@
 #    VMCRYPT_LONG_TESTS=1), each resumed and checked as above; ENOSPC (enospc:N) stops it
 #    resumable; Ctrl-C (SIGINT) stops it cleanly, exit 9;
 #  - a step cut and then damaged (a sector holding neither key's ciphertext, or
-#    fingerprints that do not match the state): exit 6, the image untouched.
+#    fingerprints that do not match the state): exit 6, the image untouched;
+#  - saved VM state of a snapshot (made by qcow2-vmstate.py: QEMU 7.2 cannot savevm into
+#    an encrypted qcow2) is re-encrypted: it decrypts under the new volume key only
+#    (refxts.py), also after a kill -9 in the middle and --resume.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
@@ -67,6 +70,12 @@ verify()
 	fi
 	vmc decrypt --force --batch-mode --key-file "$PASS2" "$img" out.raw </dev/null
 	expect_same out.raw "$REF" "vmcrypt's plaintext after the re-key"
+}
+
+# vmstate ARGS...: saved VM state in a snapshot, written and read through refxts.py.
+vmstate()
+{
+	"$PYTHON" -S "$SRCDIR/qcow2-vmstate.py" "$@"
 }
 
 rekey()
@@ -159,6 +168,60 @@ case_enospc()
 	vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null
 	verify e.qcow2
 	echo "ENOSPC mid-way: exit 8, then resumed"
+}
+
+# Saved VM state (QEMU 7.2 cannot savevm into an encrypted qcow2, docs/FORMAT-NOTES.md):
+# qcow2-vmstate.py adds 300000 bytes of it to snapshot s1, past the disk's range of its L1
+# table, encrypted through refxts.py at the clusters' host offsets. QEMU sees it (qemu-img
+# check after rebuilding the refcounts, snapshot -l's VM SIZE). After the re-key (KILL=N:
+# killed at write N, then resumed) the state decrypts to its plaintext under the new
+# volume key only, and QEMU reads both layers.
+case_vmstate()
+{
+	local kill=${1:-} vs=300000 cs=131072 rc i n=0
+	requires_python_libcrypto
+	cp "$ORIG" e.qcow2
+	vmc dump --dump-volume-key --batch-mode --key-file "$PASS" e.qcow2 2>/dev/null |
+		sed -n 's/^Volume key: //p' >vk.old
+	vmstate add --key-file vk.old --snapshot s1 --size "$vs" e.qcow2 state.plain >hosts
+	qemu-img check -r all "${SEC[@]}" --image-opts "$(qopts e.qcow2)" >repair.out 2>&1 ||
+		fail "qemu-img check -r all: $(cat repair.out)"
+	qemu-img check "${SEC[@]}" --image-opts "$(qopts e.qcow2)" >check.out 2>&1 ||
+		fail "qemu-img check after the repair: $(cat check.out)"
+	qemu-img snapshot -l "${SEC[@]}" --image-opts "$(qopts e.qcow2)" >snap.out
+	grep -Eq '^1 +s1 +293 KiB ' snap.out || fail "QEMU's VM SIZE of s1: $(cat snap.out)"
+	vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.state >/dev/null
+	expect_same got.state state.plain "the VM state before the re-key"
+	if [ -n "$kill" ]; then
+		rc=0
+		VMCRYPT_FAULT=kill:$kill rekey --hotzone-size 256K e.qcow2 </dev/null >run.out 2>&1 ||
+			rc=$?
+		[ "$rc" -ne 0 ] || fail "kill:$kill: the re-key ran to its end (choose a smaller N)"
+		if qemu-img info e.qcow2 >/dev/null 2>&1; then
+			fail "kill:$kill: QEMU opens the half re-keyed image"
+		fi
+		# How far it got: state clusters no longer under the old key.
+		vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.state >/dev/null
+		for ((i = 0; i * cs < vs; i++)); do
+			cmp -s -i $((i * cs)) -n "$cs" got.state state.plain || n=$((n + 1))
+		done
+		vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null
+	else
+		rekey e.qcow2 </dev/null
+	fi
+	verify e.qcow2
+	vmc dump --dump-volume-key --batch-mode --key-file "$PASS2" e.qcow2 2>/dev/null |
+		sed -n 's/^Volume key: //p' >vk.new
+	! cmp -s vk.old vk.new || fail "the volume key did not change"
+	vmstate read --key-file vk.new --snapshot s1 e.qcow2 got.state >hosts.after
+	expect_same hosts.after hosts "the VM state's host clusters after the re-key"
+	expect_same got.state state.plain "the VM state under the new volume key"
+	vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.old >/dev/null
+	for ((i = 0; i * cs < vs; i++)); do
+		! cmp -s -i $((i * cs)) -n "$cs" got.old state.plain ||
+			fail "VM state cluster $i still decrypts under the old volume key"
+	done
+	echo "VM state of s1 ($vs bytes at host $(paste -sd, hosts)) under the new key only${kill:+; killed at write $kill with $n of $(wc -l <hosts) state clusters re-keyed, resumed}"
 }
 
 # A backing chain: each layer has its own key; rekey re-keys the layer named, says so,
@@ -286,4 +349,9 @@ run_case "ENOSPC" case_enospc
 run_case "damage inside a cut step" case_damage
 run_case "Ctrl-C" case_sigint
 run_case "backing chain" case_backing
+run_case "saved VM state" case_vmstate
+# Write 120 of this re-key falls in the batch holding the state's clusters (the last data
+# clusters of the file): the resume redoes it from the journal. The case says how many
+# state clusters the kill found re-keyed.
+run_case "saved VM state, kill -9 mid-way" case_vmstate 120
 finish
