@@ -7,6 +7,7 @@ send_secret_file(path); wait_poweroff(timeout); close(). As a command, the steps
 from the command line, so shell tests need no expect(1):
 
     console.py --image IMG --log LOG STEP...
+    console.py --object SECRET --blockdev JSON... --log LOG STEP...
       expect REGEX SECONDS     wait for REGEX (Python re, over ANSI-stripped text)
       refute REGEX             fail if REGEX was seen since the previous expect
       send TEXT                type TEXT and Enter (not for secrets: argv is visible)
@@ -14,11 +15,16 @@ from the command line, so shell tests need no expect(1):
       poweroff SECONDS         wait for the guest to power off (QEMU exits 0)
       kill                     cut the power now (QEMU killed)
 
+--blockdev (repeatable; libvirt's -blockdev form, nodes in order, the format node last)
+attaches the last node as the boot disk (virtio-blk-pci, bootindex 1) instead of --image;
+--object (repeatable) adds QEMU objects, e.g. the secret a node names.
+
 Each step prints its elapsed time. A timeout prints the last 40 console lines and exits 1.
 Environment: VMC_VM_ACCEL=kvm|tcg (default: tests/vm/cache/accel-verdict, else tcg),
 VMC_VM_MEM (MiB, default 1024), QEMU (the binary, default qemu-system-x86_64).
 """
 
+import json
 import os
 import re
 import subprocess
@@ -51,8 +57,9 @@ def accelerator():
 
 
 class Console:
-    def __init__(self, image, log, mem=None, smp=2, extra=()):
+    def __init__(self, image, log, mem=None, smp=2, extra=(), drive=None):
         self.image = image
+        self.drive = drive  # QEMU arguments attaching the disk, instead of -drive image
         self.log_path = log
         self.mem = mem or int(os.environ.get("VMC_VM_MEM", "1024"))
         self.smp = smp
@@ -73,13 +80,15 @@ class Console:
         # The serial port on our stdin/stdout (pipes); no monitor there, so no byte of
         # what we type is taken as a monitor escape. The image through a symbolic link
         # would avoid QEMU's comma syntax; we refuse commas instead.
-        if "," in self.image:
-            raise ConsoleError(f"{self.image}: a comma in the path is not supported")
+        drive = self.drive
+        if drive is None:
+            if "," in self.image:
+                raise ConsoleError(f"{self.image}: a comma in the path is not supported")
+            drive = ["-drive",
+                     f"file={self.image},format={self.fmt},if=virtio,cache=unsafe,discard=unmap"]
         return [qemu, "-machine", "pc", *cpu, "-m", str(self.mem), "-smp", str(self.smp),
                 "-nographic", "-monitor", "none", "-serial", "stdio", "-nic", "none",
-                "-no-reboot",
-                "-drive", f"file={self.image},format={self.fmt},if=virtio,cache=unsafe,discard=unmap",
-                *self.extra]
+                "-no-reboot", *drive, *self.extra]
 
     def start(self):
         cmd = self.command()
@@ -193,7 +202,10 @@ class Console:
 def main(argv):
     import argparse
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--image", required=True)
+    ap.add_argument("--image")
+    ap.add_argument("--blockdev", action="append", metavar="JSON",
+                    help="a -blockdev node (JSON); the last one is the boot disk")
+    ap.add_argument("--object", action="append", metavar="SPEC", help="a QEMU -object")
     ap.add_argument("--format", default="raw", help="the image's format (qemu's name)")
     ap.add_argument("--log", required=True)
     ap.add_argument("--mem", type=int)
@@ -202,6 +214,8 @@ def main(argv):
                     help="boot with OVMF; VARS: a writable copy of OVMF_VARS_4M.fd")
     ap.add_argument("steps", nargs=argparse.REMAINDER)
     args = ap.parse_args(argv)
+    if bool(args.image) == bool(args.blockdev):
+        ap.error("give one of --image and --blockdev")
     arity = {"expect": 2, "refute": 1, "send": 1, "send-file": 1, "poweroff": 1, "kill": 0}
     steps, s = [], list(args.steps)
     while s:
@@ -214,7 +228,17 @@ def main(argv):
         code = os.environ.get("VMC_OVMF_CODE", "/usr/share/OVMF/OVMF_CODE_4M.fd")
         extra = ["-drive", f"if=pflash,format=raw,readonly=on,file={code}",
                  "-drive", f"if=pflash,format=raw,file={args.uefi}"]
-    con = Console(args.image, args.log, mem=args.mem, smp=args.smp, extra=extra)
+    drive = None
+    if args.blockdev:
+        drive = [a for o in args.object or [] for a in ("-object", o)]
+        drive += [a for b in args.blockdev for a in ("-blockdev", b)]
+        try:
+            node = json.loads(args.blockdev[-1])["node-name"]
+        except (ValueError, KeyError, TypeError):
+            ap.error("the last --blockdev is not a JSON object with a node-name")
+        drive += ["-device", json.dumps({"driver": "virtio-blk-pci", "drive": node,
+                                         "id": "virtio-disk0", "bootindex": 1})]
+    con = Console(args.image, args.log, mem=args.mem, smp=args.smp, extra=extra, drive=drive)
     con.fmt = args.format
     try:
         con.start()
