@@ -17,7 +17,8 @@ from the command line, so shell tests need no expect(1):
 
 --blockdev (repeatable; libvirt's -blockdev form, nodes in order, the format node last)
 attaches the last node as the boot disk (virtio-blk-pci, bootindex 1) instead of --image;
---object (repeatable) adds QEMU objects, e.g. the secret a node names.
+--object (repeatable) adds QEMU objects, e.g. the secret a node names (QEMU creates
+objects such as secrets before block nodes, wherever they stand on the command line).
 
 Each step prints its elapsed time. A timeout prints the last 40 console lines and exits 1.
 Environment: VMC_VM_ACCEL=kvm|tcg (default: tests/vm/cache/accel-verdict, else tcg),
@@ -228,10 +229,10 @@ def main(argv):
         code = os.environ.get("VMC_OVMF_CODE", "/usr/share/OVMF/OVMF_CODE_4M.fd")
         extra = ["-drive", f"if=pflash,format=raw,readonly=on,file={code}",
                  "-drive", f"if=pflash,format=raw,file={args.uefi}"]
+    extra += [a for o in args.object or [] for a in ("-object", o)]
     drive = None
     if args.blockdev:
-        drive = [a for o in args.object or [] for a in ("-object", o)]
-        drive += [a for b in args.blockdev for a in ("-blockdev", b)]
+        drive = [a for b in args.blockdev for a in ("-blockdev", b)]
         try:
             node = json.loads(args.blockdev[-1])["node-name"]
         except (ValueError, KeyError, TypeError):
