@@ -171,42 +171,57 @@ case_enospc()
 }
 
 # Saved VM state (QEMU 7.2 cannot savevm into an encrypted qcow2, docs/FORMAT-NOTES.md):
-# qcow2-vmstate.py adds 300000 bytes of it to snapshot s1, past the disk's range of its L1
-# table, encrypted through refxts.py at the clusters' host offsets. QEMU sees it (qemu-img
-# check after rebuilding the refcounts, snapshot -l's VM SIZE). After the re-key (KILL=N:
-# killed at write N, then resumed) the state decrypts to its plaintext under the new
-# volume key only, and QEMU reads both layers.
+# qcow2-vmstate.py adds 300000 bytes of it to snapshot s1 of a small image, past the
+# disk's range of its L1 table, encrypted through refxts.py at the clusters' host offsets.
+# QEMU sees it (qemu-img check after rebuilding the refcounts, snapshot -l's VM SIZE).
+# After the re-key ('kill': killed inside the state's clusters, then resumed) the state
+# decrypts to its plaintext under the new volume key only, at the same host clusters,
+# and QEMU reads both layers as before.
 case_vmstate()
 {
-	local kill=${1:-} vs=300000 cs=131072 rc i n=0
+	local mode=${1:-} vs=300000 rc=0 n=0 lo=1 hi=512 mid
+	local REF=$PWD/ref.raw REF_SNAP=$PWD/ref.snap.raw # for verify
 	requires_python_libcrypto
-	cp "$ORIG" e.qcow2
-	vmc dump --dump-volume-key --batch-mode --key-file "$PASS" e.qcow2 2>/dev/null |
+	qemu_img_luks create -q -f qcow2 "${SEC[@]}" -o \
+		encrypt.format=luks,encrypt.key-secret=sec0,encrypt.iter-time=10,extended_l2=on,cluster_size=128k,preallocation=metadata \
+		v.qcow2 8M
+	qemu-io "${SEC[@]}" --image-opts "$(qopts v.qcow2)" -c 'write -P 0x5a 0 256k' \
+		-c 'write -P 0x11 4097 5000' >/dev/null
+	qemu-img snapshot "${SEC[@]}" -c s1 --image-opts "$(qopts v.qcow2)"
+	qemu-io "${SEC[@]}" --image-opts "$(qopts v.qcow2)" -c 'write -P 0x99 100k 200k' \
+		-c 'write -P 0x42 6M 300k' >/dev/null
+	qread v.qcow2 "$REF" sec0
+	qread v.qcow2 "$REF_SNAP" sec0 s1
+	vmc dump --dump-volume-key --batch-mode --key-file "$PASS" v.qcow2 2>/dev/null |
 		sed -n 's/^Volume key: //p' >vk.old
-	vmstate add --key-file vk.old --snapshot s1 --size "$vs" e.qcow2 state.plain >hosts
-	qemu-img check -r all "${SEC[@]}" --image-opts "$(qopts e.qcow2)" >repair.out 2>&1 ||
+	vmstate add --key-file vk.old --snapshot s1 --size "$vs" v.qcow2 state.plain >hosts
+	qemu-img check -r all "${SEC[@]}" --image-opts "$(qopts v.qcow2)" >repair.out 2>&1 ||
 		fail "qemu-img check -r all: $(cat repair.out)"
-	qemu-img check "${SEC[@]}" --image-opts "$(qopts e.qcow2)" >check.out 2>&1 ||
+	qemu-img check "${SEC[@]}" --image-opts "$(qopts v.qcow2)" >check.out 2>&1 ||
 		fail "qemu-img check after the repair: $(cat check.out)"
-	qemu-img snapshot -l "${SEC[@]}" --image-opts "$(qopts e.qcow2)" >snap.out
+	qemu-img snapshot -l "${SEC[@]}" --image-opts "$(qopts v.qcow2)" >snap.out
 	grep -Eq '^1 +s1 +293 KiB ' snap.out || fail "QEMU's VM SIZE of s1: $(cat snap.out)"
-	vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.state >/dev/null
+	vmstate read --key-file vk.old --snapshot s1 v.qcow2 got.state >/dev/null
 	expect_same got.state state.plain "the VM state before the re-key"
-	if [ -n "$kill" ]; then
-		rc=0
-		VMCRYPT_FAULT=kill:$kill rekey --hotzone-size 256K e.qcow2 </dev/null >run.out 2>&1 ||
-			rc=$?
-		[ "$rc" -ne 0 ] || fail "kill:$kill: the re-key ran to its end (choose a smaller N)"
-		if qemu-img info e.qcow2 >/dev/null 2>&1; then
-			fail "kill:$kill: QEMU opens the half re-keyed image"
-		fi
-		# How far it got: state clusters no longer under the old key.
-		vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.state >/dev/null
-		for ((i = 0; i * cs < vs; i++)); do
-			cmp -s -i $((i * cs)) -n "$cs" got.state state.plain || n=$((n + 1))
+	if [ "$mode" = kill ]; then
+		# The first write whose kill finds a state cluster re-keyed (bisected, about 9
+		# short runs): the kill falls among the state's clusters, wherever the writes
+		# before them come to.
+		while [ "$lo" -lt "$hi" ]; do
+			mid=$(((lo + hi) / 2))
+			vmstate_kill "$mid"
+			if [ "$rc" -eq 0 ] || [ "$n" -gt 0 ]; then hi=$mid; else lo=$((mid + 1)); fi
 		done
+		vmstate_kill "$lo"
+		if [ "$rc" -eq 0 ] || [ "$n" -eq 0 ]; then
+			fail "no kill point among the state's clusters (kill:$lo: exit $rc, $n re-keyed)"
+		fi
+		if qemu-img info e.qcow2 >/dev/null 2>&1; then
+			fail "kill:$lo: QEMU opens the half re-keyed image"
+		fi
 		vmc rekey --resume --batch-mode --key-file "$PASS2" e.qcow2 </dev/null
 	else
+		cp v.qcow2 e.qcow2
 		rekey e.qcow2 </dev/null
 	fi
 	verify e.qcow2
@@ -217,11 +232,32 @@ case_vmstate()
 	expect_same hosts.after hosts "the VM state's host clusters after the re-key"
 	expect_same got.state state.plain "the VM state under the new volume key"
 	vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.old >/dev/null
-	for ((i = 0; i * cs < vs; i++)); do
-		! cmp -s -i $((i * cs)) -n "$cs" got.old state.plain ||
-			fail "VM state cluster $i still decrypts under the old volume key"
+	expect_eq "$(vmstate_changed got.old)" "$(wc -l <hosts)" \
+		"VM state clusters that no longer decrypt under the old volume key"
+	echo "VM state of s1 ($vs bytes at host $(paste -sd, hosts)) under the new key only${mode:+; killed at write $lo with $n of $(wc -l <hosts) state clusters re-keyed, resumed}"
+}
+
+# vmstate_changed FILE: how many 128 KiB clusters of FILE (a decrypted VM state) differ
+# from state.plain.
+vmstate_changed()
+{
+	local i n=0 size
+	size=$(stat -c %s state.plain)
+	for ((i = 0; i * 131072 < size; i++)); do
+		cmp -s -i $((i * 131072)) -n 131072 "$1" state.plain || n=$((n + 1))
 	done
-	echo "VM state of s1 ($vs bytes at host $(paste -sd, hosts)) under the new key only${kill:+; killed at write $kill with $n of $(wc -l <hosts) state clusters re-keyed, resumed}"
+	echo "$n"
+}
+
+# vmstate_kill N: a re-key of a copy of v.qcow2 (as e.qcow2) killed at write N; sets rc
+# (its exit status) and n (the state's clusters no longer under the old key).
+vmstate_kill()
+{
+	cp v.qcow2 e.qcow2
+	rc=0
+	VMCRYPT_FAULT=kill:$1 rekey --hotzone-size 128K e.qcow2 </dev/null >run.out 2>&1 || rc=$?
+	vmstate read --key-file vk.old --snapshot s1 e.qcow2 got.state >/dev/null
+	n=$(vmstate_changed got.state)
 }
 
 # A backing chain: each layer has its own key; rekey re-keys the layer named, says so,
@@ -350,8 +386,5 @@ run_case "damage inside a cut step" case_damage
 run_case "Ctrl-C" case_sigint
 run_case "backing chain" case_backing
 run_case "saved VM state" case_vmstate
-# Write 120 of this re-key falls in the batch holding the state's clusters (the last data
-# clusters of the file): the resume redoes it from the journal. The case says how many
-# state clusters the kill found re-keyed.
-run_case "saved VM state, kill -9 mid-way" case_vmstate 120
+run_case "saved VM state, kill -9 among its clusters" case_vmstate kill
 finish
