@@ -16,6 +16,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * replaced.
  */
 const char *fuzz_memfile(int slot, const uint8_t *data, size_t size);
+/* As fuzz_memfile(), the file then extended with zeros to file_size when that is larger. */
+const char *fuzz_memfile_sized(int slot, const uint8_t *data, size_t size, size_t file_size);
 
 /*
  * Rewrites the checksum of the LUKS2 header copy at off of buf (when a copy

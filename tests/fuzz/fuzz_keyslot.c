@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
  * Fuzzes opening an image: the input is a whole (small) image, header and
- * keyslot areas. It is opened through the public API and dumped, then its
- * keyslots are tried with the passphrase "fuzz" (the seeds are made with it,
- * with one AF stripe so they stay small) and on success plaintext is read
- * through the data segment. KDF costs from the input are capped first so one
- * input cannot take seconds; the LUKS2 checksums are repaired so mutations of
- * the JSON reach the keyslot code.
+ * keyslot areas, read as an image zero-extended to 2 MiB (IMAGE_MIN). It is
+ * opened through the public API and dumped, then its keyslots are tried with
+ * the passphrase "fuzz" (the seeds of mkseed.py are made with it, 4000 AF
+ * stripes each) and on success plaintext is read through the data segment.
+ * KDF costs from the input are capped first so one input cannot take seconds;
+ * the LUKS2 checksums are repaired so mutations of the JSON reach the keyslot
+ * code.
+ *
+ * Why zero-extended: LUKS1 wants key material for all 8 slots, active or not,
+ * inside the image (1 MiB for 32-byte keys); a seed then needs only its header
+ * and active slots, and inputs stay small. Truncated images are still reached
+ * by offsets past 2 MiB, and by fuzz_luks1.c.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +23,8 @@
 #include "tests/fuzz/fuzz.h"
 #include "base/util.h"
 #include "volume/volume.h"
+
+#define IMAGE_MIN (2u << 20)
 
 static const char pass[] = "fuzz";
 
@@ -84,7 +92,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memcpy(copy, data, size);
 	memset(&m, 0, sizeof(m));
 	if (size >= 8 && memcmp(copy, "LUKS\xba\xbe\0\1", 8) == 0) {
-		r = luks1_parse(copy, size, size, &m);
+		r = luks1_parse(copy, size, size > IMAGE_MIN ? size : IMAGE_MIN, &m);
 	} else {
 		if (size >= LUKS2_HDR_BIN_LEN) {
 			fuzz_fix_luks2_checksum(copy, size, 0);
@@ -92,7 +100,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 		r = luks2_hdr_parse_buf(copy, size, &m);
 	}
-	path = fuzz_memfile(0, copy, size);
+	path = fuzz_memfile_sized(0, copy, size, IMAGE_MIN);
 	if (!path)
 		goto out;
 

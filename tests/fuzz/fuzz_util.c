@@ -16,6 +16,11 @@
 
 const char *fuzz_memfile(int slot, const uint8_t *data, size_t size)
 {
+	return fuzz_memfile_sized(slot, data, size, size);
+}
+
+const char *fuzz_memfile_sized(int slot, const uint8_t *data, size_t size, size_t file_size)
+{
 	static int fds[2] = {-1, -1};
 	static char paths[2][32];
 
@@ -27,7 +32,9 @@ const char *fuzz_memfile(int slot, const uint8_t *data, size_t size)
 			return NULL;
 		snprintf(paths[slot], sizeof(paths[slot]), "/proc/self/fd/%d", fds[slot]);
 	}
-	if (ftruncate(fds[slot], 0) < 0 || ftruncate(fds[slot], (off_t)size) < 0)
+	if (file_size < size)
+		file_size = size;
+	if (ftruncate(fds[slot], 0) < 0 || ftruncate(fds[slot], (off_t)file_size) < 0)
 		return NULL;
 	for (size_t done = 0; done < size;) {
 		ssize_t n = pwrite(fds[slot], data + done, size - done, (off_t)done);

@@ -2,11 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 # Regenerates the seed corpus tests/fuzz/corpus/<harness>/: small valid headers made by
 # cryptsetup (cut to the metadata copies), complete tiny images made by mkseed.py
-# (passphrase "fuzz", one AF stripe), and single precise corruptions of both.
-# The corpus is checked in; run this only to change it, and keep it under 2 MiB.
-#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2] [VMCRYPT]
+# (passphrase "fuzz", 4000 AF stripes), and single precise corruptions of both.
+# The corpus is checked in; run this only to change it, and keep it under 3 MiB (the
+# keyslot seeds are most of it: 4000 stripes are key size x 4000 bytes per slot).
+#   tests/fuzz/make-corpus.sh [--only audit|scan|qcow2|keyslot] [VMCRYPT]
 # VMCRYPT: a built vmcrypt, to check the images. --only remakes one harness's seeds
-# (the LUKS seeds have random salts: remaking them all churns the tree).
+# (cryptsetup's headers have random salts: remaking them all churns the tree; keyslot
+# remakes mkseed.py's images, which are reproducible, and the seeds cut from them).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$here/corpus
@@ -152,15 +154,59 @@ qcow2_seeds()
 	"$py" "$here/mkqcow2seed.py" "$q"
 	echo "qcow2 seeds: $(find "$q" -type f | wc -l) files, $(cat "$q"/* | wc -c) bytes"
 }
+# The complete tiny images of mkseed.py (the keyslot harness's seeds) and what is cut from
+# them for the other harnesses: a whole image for luks2_hdr and luks1, backups for restore.
+keyslot_seeds()
+{
+	rm -rf "$out/keyslot" "$out/restore" "$out/luks2_hdr/mk2-complete" "$out/luks1/mk1-complete"
+	mkdir -p "$out"/{keyslot,restore,luks2_hdr,luks1}
+	seed() { "$py" "$here/mkseed.py" "$@"; }
+	# Small keys (16 bytes, 32 for XTS): each slot carries key size x 4000 bytes. The LUKS1
+	# seeds end after their active slots (--trim, no data): fuzz_keyslot.c zero-extends an
+	# input to 2 MiB, which holds the unused slots' areas and a data area of zeros.
+	seed luks2 "$out/keyslot/mk2-xts256-pbkdf2-4096" --key-bytes 32 --data-kib 4
+	seed luks2 "$out/keyslot/mk2-essiv-argon2id-512-2slots" --cipher aes-cbc-essiv:sha256 \
+		--key-bytes 16 --sector-size 512 --kdf argon2id --keyslots 2 --token --data-kib 4
+	seed luks2 "$out/keyslot/mk2-xts256-argon2i-sha512" --key-bytes 32 --kdf argon2i --hash sha512 \
+		--label seed --data-kib 4
+	seed luks2 "$out/keyslot/mk2-cbc-plain64-1024" --cipher aes-cbc-plain64 --key-bytes 16 \
+		--sector-size 1024 --data-kib 4
+	seed luks1 "$out/keyslot/mk1-xts256-sha256" --key-bytes 32 --data-kib 0 --trim
+	seed luks1 "$out/keyslot/mk1-essiv-sha1-2slots" --cipher aes-cbc-essiv:sha256 --key-bytes 16 \
+		--hash sha1 --keyslots 2 --data-kib 0 --trim
+	seed luks1 "$out/keyslot/mk1-cbc-plain-sha512" --cipher aes-cbc-plain --key-bytes 16 --hash sha512 \
+		--data-kib 0 --trim
+	if [ -n "$vmcrypt" ]; then
+		for f in "$out"/keyslot/*; do
+			# As the harness reads it: zero-extended to 2 MiB.
+			cp "$f" "$tmp/padded"
+			[ "$(stat -c %s "$f")" -ge 2097152 ] || truncate -s 2M "$tmp/padded"
+			"$vmcrypt" test-key "$tmp/padded" --key-file "$tmp/pass" ||
+				{ echo "make-corpus: vmcrypt does not open $f" >&2; exit 1; }
+		done
+	fi
+	cp "$out/keyslot/mk2-cbc-plain64-1024" "$out/luks2_hdr/mk2-complete"
+	cp "$out/keyslot/mk1-cbc-plain-sha512" "$out/luks1/mk1-complete"
+	# Backups are the header region: everything before the data (LUKS2: the metadata copies
+	# and the keyslots area). A LUKS1 one (all 8 slots' areas) would be 516 KiB or more: its
+	# seeds are the phdr and a cut backup, which the parser refuses.
+	head -c $((32768 + 65536)) "$out/keyslot/mk2-cbc-plain64-1024" >"$out/restore/mk2-backup"
+	head -c $((32768 + 2 * 65536)) "$out/keyslot/mk2-essiv-argon2id-512-2slots" >"$out/restore/mk2-backup-2slots"
+	head -c 8192 "$out/keyslot/mk1-cbc-plain-sha512" >"$out/restore/mk1-backup"
+	head -c 16384 "$out/keyslot/mk2-cbc-plain64-1024" >"$out/restore/mk2-primary-only"
+	head -c 592 "$out/keyslot/mk1-cbc-plain-sha512" >"$out/restore/mk1-phdr-only"
+	echo "keyslot seeds: $(find "$out/keyslot" -type f | wc -l) files, $(cat "$out"/keyslot/* | wc -c) bytes"
+}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+printf 'fuzz' >"$tmp/pass"
 case $only in
 audit) audit_seeds; exit 0 ;;
 scan) scan_seeds; exit 0 ;;
 qcow2) qcow2_seeds; exit 0 ;;
+keyslot) keyslot_seeds; exit 0 ;;
 esac
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-printf 'fuzz' >"$tmp/pass"
 rm -rf "$out"
 mkdir -p "$out"/{luks1,luks2_hdr,luks2_json,token,keyslot,restore}
 audit_seeds
@@ -206,33 +252,7 @@ for spec in "aes-xts-plain64 512 sha256" "aes-cbc-essiv:sha256 256 sha1" "aes-xt
 done
 
 # --- complete tiny images -------------------------------------------------------------
-seed() { "$py" "$here/mkseed.py" "$@"; }
-seed luks2 "$out/keyslot/mk2-xts512-pbkdf2-4096" --data-kib 4
-seed luks2 "$out/keyslot/mk2-essiv-argon2id-512-2slots" --cipher aes-cbc-essiv:sha256 \
-	--key-bytes 32 --sector-size 512 --kdf argon2id --keyslots 2 --token --data-kib 4
-seed luks2 "$out/keyslot/mk2-xts256-argon2i-sha512" --key-bytes 32 --kdf argon2i --hash sha512 \
-	--label seed --data-kib 4
-seed luks2 "$out/keyslot/mk2-cbc-plain64-1024" --cipher aes-cbc-plain64 --key-bytes 16 \
-	--sector-size 1024 --data-kib 4
-seed luks1 "$out/keyslot/mk1-xts256-sha256" --key-bytes 32 --data-kib 4
-seed luks1 "$out/keyslot/mk1-essiv-sha1-2slots" --cipher aes-cbc-essiv:sha256 --key-bytes 32 \
-	--hash sha1 --keyslots 2 --data-kib 4
-seed luks1 "$out/keyslot/mk1-cbc-plain-sha512" --cipher aes-cbc-plain --key-bytes 16 --hash sha512 \
-	--data-kib 4
-if [ -n "$vmcrypt" ]; then
-	for f in "$out"/keyslot/*; do
-		"$vmcrypt" test-key "$f" --key-file "$tmp/pass" ||
-			{ echo "make-corpus: vmcrypt does not open $f" >&2; exit 1; }
-	done
-fi
-cp "$out/keyslot/mk2-xts512-pbkdf2-4096" "$out/luks2_hdr/mk2-complete"
-cp "$out/keyslot/mk1-xts256-sha256" "$out/luks1/mk1-complete"
-# Backups are the header region: everything before the data.
-head -c $((32768 + 4096)) "$out/keyslot/mk2-xts512-pbkdf2-4096" >"$out/restore/mk2-backup"
-head -c $((32768 + 8192)) "$out/keyslot/mk2-essiv-argon2id-512-2slots" >"$out/restore/mk2-backup-2slots"
-head -c 8192 "$out/keyslot/mk1-xts256-sha256" >"$out/restore/mk1-backup"
-head -c 16384 "$out/keyslot/mk2-xts512-pbkdf2-4096" >"$out/restore/mk2-primary-only"
-head -c 592 "$out/keyslot/mk1-xts256-sha256" >"$out/restore/mk1-phdr-only"
+keyslot_seeds
 
 # --- precise corruptions and the JSON texts ------------------------------------------------
 "$py" - "$out" <<'PYEOF'

@@ -2,21 +2,25 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 """Small, complete LUKS images for the fuzz seed corpus, built from scratch.
 
-Keyslots use one AF stripe and cheap KDF parameters, so a whole image (both
-LUKS2 metadata copies, keyslot areas and a few data sectors) is a few tens of
-KiB and the keyslot harness can open it with the passphrase "fuzz". The sector
-cipher is tests/integration/refxts.py (libcrypto via ctypes), so these images
-share no code with vmcrypt; make-corpus.sh checks that vmcrypt opens them.
-cryptsetup 2.6 reads 4000 stripes' worth of key material whatever the header
-says, and vmcrypt now does the same (docs/FORMAT-NOTES.md), so these keyslots
-no longer open and LUKS1 seeds (every slot must have 4000 stripes) are refused
-by the parser: they are parser seeds until this script splits keys into 4000
-stripes (make-corpus.sh's test-key check fails until then).
+Keyslots hold 4000 AF stripes, as cryptsetup reads and vmcrypt requires, under
+cheap KDF parameters, so the keyslot harness opens them with the passphrase
+"fuzz" in a few milliseconds. Key material is key size x 4000 bytes per slot
+(125 KiB for a 32-byte key), so seeds use small keys. The sector cipher is
+tests/integration/refxts.py (libcrypto via ctypes) and the AF splitter is the
+one below, so these images share no code with vmcrypt; make-corpus.sh checks
+that vmcrypt opens them.
+
+LUKS1 wants key material for all 8 slots, active or not, inside the image
+(1 MiB for 32-byte keys). --trim drops the image's trailing zero bytes (the
+unused slots' areas when there is no data): fuzz_keyslot.c reads an input as
+an image zero-extended to 2 MiB, and make-corpus.sh pads a copy the same way
+before it checks one with vmcrypt.
 
   mkseed.py luks2 OUT [--cipher SPEC] [--key-bytes N] [--sector-size N]
                       [--kdf pbkdf2|argon2id|argon2i] [--hash H] [--keyslots N]
-                      [--token] [--data-kib N]
+                      [--token] [--data-kib N] [--trim]
   mkseed.py luks1 OUT [--cipher SPEC] [--key-bytes N] [--hash H] [--keyslots N]
+                      [--data-kib N] [--trim]
 """
 
 import argparse
@@ -35,6 +39,7 @@ import refxts  # noqa: E402
 
 PASS = b"fuzz"
 ITER = 1000
+STRIPES = 4000
 
 
 def argon2(kind, pwd, salt, t, m, p, outlen):
@@ -49,6 +54,46 @@ def argon2(kind, pwd, salt, t, m, p, outlen):
     return out.raw
 
 
+def diffuse(buf, hash_name):
+    """The LUKS AF diffusion: each digest-sized chunk i becomes H(be32(i) || chunk)."""
+    ds = hashlib.new(hash_name).digest_size
+    out = bytearray()
+    for i in range(0, len(buf), ds):
+        chunk = buf[i:i + ds]
+        out += hashlib.new(hash_name, struct.pack(">I", i // ds) + chunk).digest()[:len(chunk)]
+    return bytes(out)
+
+
+def af_split(key, stripes, hash_name, rnd):
+    """LUKS anti-forensic split: stripes - 1 random blocks, then the key XOR their diffusion."""
+    d = bytes(len(key))
+    out = bytearray()
+    for _ in range(stripes - 1):
+        s = rnd.randbytes(len(key))
+        out += s
+        d = diffuse(bytes(x ^ y for x, y in zip(d, s)), hash_name)
+    out += bytes(x ^ y for x, y in zip(d, key))
+    return bytes(out)
+
+
+def area_bytes(key_bytes):
+    """Key material of one 4000-stripe keyslot, in whole 512-byte sectors."""
+    return -(-key_bytes * STRIPES // 512) * 512
+
+
+def keyslot_material(vk, akey, cipher, hash_name, rnd):
+    """The AF-split volume key, encrypted as a keyslot area (512-byte sectors from IV 0)."""
+    material = af_split(vk, STRIPES, hash_name, rnd)
+    material += bytes(area_bytes(len(vk)) - len(material))
+    return sector_cipher(cipher, akey).process(material, 0)
+
+
+def data_plaintext(kib):
+    """The data area's plaintext: a line of text, then zeros."""
+    text = b"vmcrypt fuzz seed\n"
+    return (text + bytes(kib * 1024 - len(text))) if kib else b""
+
+
 def sector_cipher(spec, key, sector_size=512):
     return refxts.SectorCipher(refxts.Crypto(), spec, key, sector_size, 0, True)
 
@@ -59,7 +104,7 @@ def b64(b):
 
 def luks2(a, rnd):
     hdr_size = 16384
-    area_size = 4096
+    area_size = -(-area_bytes(a.key_bytes) // 4096) * 4096
     vk = rnd.randbytes(a.key_bytes)
     ks_off = 2 * hdr_size
     keyslots_size = area_size * a.keyslots
@@ -78,11 +123,11 @@ def luks2(a, rnd):
         kdf = {k: kdf[k] for k in ["type", "hash", "iterations", "time", "memory", "cpus", "salt"]
                if k in kdf}
         off = ks_off + i * area_size
-        material = vk + bytes(512 - len(vk) % 512 if len(vk) % 512 else 0)
-        img[off:off + len(material)] = sector_cipher(a.cipher, akey).process(material, 0)
+        material = keyslot_material(vk, akey, a.cipher, a.hash, rnd)
+        img[off:off + len(material)] = material
         doc["keyslots"][str(i)] = {
             "type": "luks2", "key_size": a.key_bytes,
-            "af": {"type": "luks1", "stripes": 1, "hash": a.hash},
+            "af": {"type": "luks1", "stripes": STRIPES, "hash": a.hash},
             "area": {"type": "raw", "offset": str(off), "size": str(area_size),
                      "encryption": a.cipher, "key_size": a.key_bytes},
             "kdf": kdf}
@@ -97,8 +142,7 @@ def luks2(a, rnd):
                            "segments": ["0"], "hash": a.hash, "iterations": ITER,
                            "salt": b64(dsalt), "digest": b64(dig)}
     doc["config"] = {"json_size": str(hdr_size - 4096), "keyslots_size": str(keyslots_size)}
-    plain = bytearray(a.data_kib * 1024)
-    plain[:len(b"vmcrypt fuzz seed\n")] = b"vmcrypt fuzz seed\n"
+    plain = data_plaintext(a.data_kib)
     img[data_off:] = sector_cipher(a.cipher, vk, a.sector_size).process(bytes(plain), 0)
     js = json.dumps(doc, separators=(",", ":")).encode()
     uuid = "%08x-%04x-%04x-%04x-%012x" % (rnd.getrandbits(32), rnd.getrandbits(16),
@@ -122,7 +166,8 @@ def luks2(a, rnd):
 def luks1(a, rnd):
     vk = rnd.randbytes(a.key_bytes)
     name, mode = a.cipher.split("-", 1)
-    slot_sectors = 1
+    # cryptsetup's layout: slots from sector 8, each on a 4096-byte boundary.
+    slot_sectors = -(-area_bytes(a.key_bytes) // 4096) * 8
     payload = 8 + 8 * slot_sectors  # sectors
     img = bytearray(payload * 512 + a.data_kib * 1024)
     h = bytearray(592)
@@ -148,15 +193,14 @@ def luks1(a, rnd):
             struct.pack_into(">II", h, off, 0x00AC71F3, ITER)
             h[off + 8:off + 40] = salt
             akey = hashlib.pbkdf2_hmac(a.hash, PASS, salt, ITER, a.key_bytes)
-            material = vk + bytes(512 - len(vk))
-            img[area * 512:area * 512 + 512] = sector_cipher(a.cipher, akey).process(material, 0)
-            struct.pack_into(">II", h, off + 40, area, 1)
+            material = keyslot_material(vk, akey, a.cipher, a.hash, rnd)
+            img[area * 512:area * 512 + len(material)] = material
+            struct.pack_into(">II", h, off + 40, area, STRIPES)
         else:
             struct.pack_into(">II", h, off, 0x0000DEAD, 0)
-            struct.pack_into(">II", h, off + 40, area, 4000)
+            struct.pack_into(">II", h, off + 40, area, STRIPES)
     img[:592] = h
-    plain = bytearray(a.data_kib * 1024)
-    plain[:len(b"vmcrypt fuzz seed\n")] = b"vmcrypt fuzz seed\n"
+    plain = data_plaintext(a.data_kib)
     img[payload * 512:] = sector_cipher(a.cipher, vk).process(bytes(plain), 0)
     return bytes(img)
 
@@ -174,9 +218,13 @@ def main():
     p.add_argument("--token", action="store_true")
     p.add_argument("--label", default="")
     p.add_argument("--data-kib", type=int, default=8)
+    p.add_argument("--trim", action="store_true")
     a = p.parse_args()
     rnd = random.Random(a.out)  # reproducible: the same command makes the same bytes
     img = luks2(a, rnd) if a.type == "luks2" else luks1(a, rnd)
+    if a.trim:
+        # Whole sectors up to the last one that is not all zero.
+        img = img[:-(-len(img.rstrip(b"\0")) // 512) * 512]
     with open(a.out, "wb") as f:
         f.write(img)
 
