@@ -9,7 +9,10 @@
 # 128/256 rows run on OpenSSL in vmcrypt and are shown against libgcrypt's AES as a
 # yardstick only. Goal: vmcrypt >= 80% of the library's all-core figure. On a shared
 # machine the wall-clock ratio also measures the neighbours, so the table adds vmcrypt's
-# MB per CPU second (user + system) next to the library's one-core figure.
+# MB per CPU second (user + system) next to the library's one-core figure. SM4 does not
+# reach it on several threads: libgcrypt 1.10's SM4 updates a shared global on every call,
+# so threads contend for one cache line (on one core vmcrypt matches the one-core figure:
+# `taskset -c 0 vmcrypt decrypt IMG -`).
 # Usage: bench/ciphers.sh [SIZE_MIB]   (default 512)
 # Environment: VMCRYPT (default build/cli/vmcrypt), CC, BENCH_DIR (default a new
 # directory in /var/tmp).
