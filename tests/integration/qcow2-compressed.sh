@@ -11,7 +11,8 @@
 #  - dump (text and --json) counts the compressed clusters of the active layer and the
 #    snapshot and warns that they hold plaintext (and shows 0 on a clean image);
 #  - audit --image fails (exit 10) with "2 compressed clusters stored unencrypted";
-#  - rekey refuses with exit 7 naming the count, the image byte-identical afterwards.
+#  - rekey refuses with exit 7 naming the count, the image byte-identical afterwards;
+#    convert to raw LUKS refuses (7) and leaves no output.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
 . "${SRCDIR:-$(dirname "$0")}/functions.sh"
 
@@ -134,6 +135,12 @@ case_compressed()
 	grep -q "2 compressed clusters .* stored unencrypted" last.err || fail "rekey: $(cat last.err)"
 	cmp e.qcow2 before.qcow2 || fail "rekey changed the image"
 	echo "rekey refuses (exit 7) and leaves the image byte-identical"
+
+	# convert to raw LUKS meets the cluster in its stream: exit 7, no DST left behind.
+	expect_exit "$EXIT_NOTSUP" vmc convert e.qcow2 out.img --type luks2 --key-file "$PASS"
+	[ ! -e out.img ] || fail "a refused convert left its output behind"
+	cmp e.qcow2 before.qcow2 || fail "convert changed the image"
+	echo "convert refuses (exit 7) and leaves no output"
 }
 
 run_case "compressed clusters hold plaintext" case_compressed

@@ -15,7 +15,8 @@
 #    both passphrases open it in QEMU), or with --new-volume-key is new;
 #  - internal snapshots: the active disk, with a warning;
 #  - refused: a wrong passphrase (2), DST exists (1), a backing chain (7), a qcow2 to
-#    --format qcow2 (1); none leaves a DST behind;
+#    --format qcow2 (1); a full disk part-way (VMCRYPT_FAULT=enospc:N) both ways is exit 8;
+#    none leaves a DST behind;
 #  - no plaintext on disk: a marker written into the source is in no output file and no
 #    file is left next to DST.
 # shellcheck source-path=SCRIPTDIR source=functions.sh
@@ -255,6 +256,18 @@ case_refused()
 	expect_exit "$EXIT_NOTSUP" vmc convert top.qcow2 top.img --type luks1 --key-file "$PASS"
 	grep -q 'backing file' last.err || fail "the backing chain is not named: $(cat last.err)"
 	[ ! -e top.img ] || fail "a refused conversion left DST behind"
+	# A full disk part-way through (the 8th write fails with ENOSPC): exit 8, no DST.
+	rc=0
+	VMCRYPT_FAULT=enospc:8 "$VMCRYPT" convert src.qcow2 full.img --type luks2 \
+		--key-file "$PASS" --batch-mode </dev/null >run.out 2>&1 || rc=$?
+	expect_eq "$rc" "$EXIT_IO" "exit status on a full disk: $(cat run.out)"
+	[ ! -e full.img ] || fail "a conversion cut by a full disk left DST behind"
+	vmc convert src.qcow2 mid.img --type luks1 --key-file "$PASS"
+	rc=0
+	VMCRYPT_FAULT=enospc:8 "$VMCRYPT" convert mid.img full.qcow2 --format qcow2 \
+		--key-file "$PASS" --batch-mode </dev/null >run.out 2>&1 || rc=$?
+	expect_eq "$rc" "$EXIT_IO" "exit status on a full disk, to qcow2: $(cat run.out)"
+	[ ! -e full.qcow2 ] || fail "a conversion to qcow2 cut by a full disk left DST behind"
 }
 
 run_case "qcow2 to luks1" case_to_luks1
