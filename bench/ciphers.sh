@@ -18,15 +18,12 @@
 # directory in /var/tmp).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vmcrypt=${VMCRYPT:-$top/build/cli/vmcrypt}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 size_mib=${1:-512}
-dir=${BENCH_DIR:-$(mktemp -d /var/tmp/vmcrypt-bench.XXXXXX)}
-trap 'rm -rf "$dir"' EXIT
+bench_dir
 cores=$(nproc)
-
-for tool in "$vmcrypt" /usr/bin/time; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+need_tools "$vmcrypt" /usr/bin/time
 "${CC:-cc}" -O2 -o "$dir/gcry-speed" "$top/bench/gcry-speed.c" -lgcrypt ||
 	{ echo "bench: cannot build gcry-speed (libgcrypt20-dev)" >&2; exit 1; }
 kdf=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)

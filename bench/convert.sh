@@ -10,15 +10,12 @@
 # Usage: bench/convert.sh [SIZE_MIB] [RUNS]   (defaults: 2048 MiB, 3 runs; medians reported)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vmcrypt=${VMCRYPT:-$top/build/cli/vmcrypt}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 size_mib=${1:-2048}
 runs=${2:-3}
-dir=${BENCH_DIR:-$(mktemp -d /var/tmp/vmcrypt-bench.XXXXXX)}
-trap 'rm -rf "$dir"' EXIT
-
-for tool in "$vmcrypt" qemu-img qemu-nbd nbdcopy python3; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+bench_dir
+need_tools "$vmcrypt" qemu-img qemu-nbd nbdcopy python3
 
 cd "$dir"
 printf 'benchpass' > key
@@ -27,56 +24,31 @@ head -c $((size_mib * 1024 * 1024)) /dev/urandom > src.raw
 cat src.raw > /dev/null # page-cache it, as every tool reads it the same way
 qemu-img convert -f raw -O qcow2 -o extended_l2=on,cluster_size=128k src.raw src.qcow2
 
-# Prints elapsed seconds of "$@" followed by an fdatasync of the output file (last arg of the line).
-timed() {
-	local out=$1
-	shift
-	local t0 t1
-	rm -f "$out"
-	sync
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>&1
-	sync -d "$out"
-	t1=$(date +%s.%N)
-	echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}'
-}
-
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-
-qemu_luks() {
-	# qemu-img's PBKDF benchmark sometimes fails here ("Unable to get accurate CPU usage"): retry.
-	for _ in 1 2 3 4 5; do
-		qemu-img convert -f raw -O luks --object secret,id=s0,file=key \
-			-o key-secret=s0,iter-time=10 src.raw q.luks && return 0
-	done
-	return 1
-}
+# timed OUT CMD (lib.sh) on a new OUT each time.
+timed_new() { rm -f "$1"; timed "$@"; }
 
 qemu_luks_from() { # SRC FMT OUT
-	for _ in 1 2 3 4 5; do
-		qemu-img convert -f "$2" -O luks --object secret,id=s0,file=key \
-			-o key-secret=s0,iter-time=10 "$1" "$3" && return 0
-	done
-	return 1
+	retry qemu-img convert -f "$2" -O luks --object secret,id=s0,file=key \
+		-o key-secret=s0,iter-time=10 "$1" "$3"
 }
 
 declare -A times
 for ((i = 1; i <= runs; i++)); do
-	times[cp]+="$(timed cp.raw cp --sparse=never src.raw cp.raw) "
-	times[vmc_enc]+="$(timed v.luks "$vmcrypt" encrypt src.raw v.luks --key-file key \
+	times[cp]+="$(timed_new cp.raw cp --sparse=never src.raw cp.raw) "
+	times[vmc_enc]+="$(timed_new v.luks "$vmcrypt" encrypt src.raw v.luks --key-file key \
 		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --batch-mode) "
-	times[qemu_enc]+="$(timed q.luks qemu_luks) "
+	times[qemu_enc]+="$(timed_new q.luks qemu_luks_from src.raw raw q.luks) "
 	# Every tool reads a page-cached source (vmcrypt writes around the page cache).
 	cat v.luks q.luks >/dev/null
-	times[vmc_dec]+="$(timed v.raw "$vmcrypt" decrypt v.luks v.raw --key-file key --batch-mode) "
-	times[qemu_dec]+="$(timed q.raw qemu-img convert --object secret,id=s0,file=key \
+	times[vmc_dec]+="$(timed_new v.raw "$vmcrypt" decrypt v.luks v.raw --key-file key --batch-mode) "
+	times[qemu_dec]+="$(timed_new q.raw qemu-img convert --object secret,id=s0,file=key \
 		--image-opts driver=luks,file.filename=q.luks,key-secret=s0 -O raw q.raw) "
 	cmp -s src.raw v.raw || { echo "bench: vmcrypt round trip differs!" >&2; exit 1; }
 	cmp -s src.raw q.raw || { echo "bench: qemu-img round trip differs!" >&2; exit 1; }
 	# From a qcow2: the guest-visible disk, through QEMU's block layer either way.
-	times[vmc_qenc]+="$(timed vq.luks "$vmcrypt" encrypt src.qcow2 vq.luks --key-file key \
+	times[vmc_qenc]+="$(timed_new vq.luks "$vmcrypt" encrypt src.qcow2 vq.luks --key-file key \
 		--pbkdf pbkdf2 --pbkdf-force-iterations 1000 --batch-mode) "
-	times[qemu_qenc]+="$(timed qq.luks qemu_luks_from src.qcow2 qcow2 qq.luks) "
+	times[qemu_qenc]+="$(timed_new qq.luks qemu_luks_from src.qcow2 qcow2 qq.luks) "
 	rm -f vq.luks qq.luks q.raw v.raw
 	# Re-key: the local file, then the same file exported by qemu-nbd on a Unix socket.
 	t0=$(date +%s.%N)
@@ -102,11 +74,6 @@ for ((i = 1; i <= runs; i++)); do
 	rm -f v.raw v.luks q.luks
 done
 
-rate() { # median MiB/s of a list of seconds
-	local med
-	med=$(tr ' ' '\n' <<<"$1" | grep . | median)
-	awk -v s="$size_mib" -v t="$med" 'BEGIN {printf "%.0f", s / t}'
-}
 cp_r=$(rate "${times[cp]}")
 ve=$(rate "${times[vmc_enc]}")
 qe=$(rate "${times[qemu_enc]}")
@@ -117,7 +84,6 @@ qqe=$(rate "${times[qemu_qenc]}")
 rl=$(rate "${times[rekey_local]}")
 rn=$(rate "${times[rekey_nbd]}")
 nc=$(rate "${times[nbdcopy]}")
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 echo
 echo "median of $runs runs, ${size_mib} MiB, $(nproc) CPUs; output synced inside each timing"

@@ -7,15 +7,12 @@
 # Usage: bench/qcow2.sh [SIZE_MIB] [RUNS]   (defaults: 2048 MiB, 3 runs; medians reported)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vmcrypt=${VMCRYPT:-$top/build/cli/vmcrypt}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 size_mib=${1:-2048}
 runs=${2:-3}
-dir=${BENCH_DIR:-$(mktemp -d /var/tmp/vmcrypt-bench.XXXXXX)}
-trap 'rm -rf "$dir"' EXIT
-
-for tool in "$vmcrypt" qemu-img; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+bench_dir
+need_tools "$vmcrypt" qemu-img
 
 cd "$dir"
 printf 'benchpass' >key
@@ -25,28 +22,9 @@ echo "bench: writing a ${size_mib} MiB source image (random data) in $dir"
 head -c $((size_mib * 1024 * 1024)) /dev/urandom >src.raw
 cat src.raw >/dev/null
 
-# qemu-img's PBKDF benchmark sometimes fails here ("Unable to get accurate CPU usage"): retry.
-retry() { for _ in 1 2 3 4 5 6 7 8; do "$@" 2>/dev/null && return 0; done; return 1; }
-
 # The encrypted qcow2 every re-key starts from (made by qemu-img).
 retry qemu-img convert -f raw -O qcow2 "${SEC[@]}" \
 	-o encrypt.format=luks,encrypt.key-secret=s0,encrypt.iter-time=10 src.raw base.qcow2
-
-# Seconds of "$@", the output file (first argument) synced inside the timing.
-timed() {
-	local out=$1 t0 t1
-	shift
-	sync
-	t0=$(date +%s.%N)
-	"$@" >/dev/null 2>&1
-	sync -d "$out"
-	t1=$(date +%s.%N)
-	echo "$t0 $t1" | awk '{printf "%.3f", $2 - $1}'
-}
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-rate() { awk -v s="$(tr ' ' '\n' <<<"$1" | grep . | median)" -v m="$size_mib" \
-	'BEGIN {printf "%.0f", m / s}'; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 vr="" qr="" ve="" qe=""
 for _ in $(seq 1 "$runs"); do

@@ -12,18 +12,13 @@
 # in /var/tmp: a real disk, not a tmpfs).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vmcrypt=${VMCRYPT:-$top/build/cli/vmcrypt}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 size_mib=${1:-4096}
 runs=${2:-1}
 resilience=${3:-checksum}
-timebin=/usr/bin/time
-dir=${BENCH_DIR:-$(mktemp -d /var/tmp/vmcrypt-bench.XXXXXX)}
-trap 'rm -rf "$dir"' EXIT
-
-for tool in "$vmcrypt" cryptsetup "$timebin"; do
-	command -v "$tool" >/dev/null ||
-		{ echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
-done
+bench_dir
+need_tools "$vmcrypt" cryptsetup /usr/bin/time
 kdf=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
 
 cd "$dir"
@@ -46,18 +41,8 @@ measure()
 	mkdir -p results
 	cat img >/dev/null
 	sync
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	"$timebin" -v -o time.out sh -c 'f=$1; shift; "$@" >cmd.out 2>&1 && sync -d "$f"' sh "$file" "$@" ||
-		{ cat cmd.out time.out >&2; echo "bench: $name failed" >&2; exit 1; }
-	awk -F': ' '
-		/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i] }
-		/User time/ { u = $2 } /System time/ { y = $2 } /Maximum resident/ { m = $2 }
-		END { printf "%.3f %.2f %d\n", s, u + y, m }' time.out >>"results/$name"
-}
-
-median_col() # FILE COLUMN
-{
-	awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
+	time_v "$name" "$file" "$@"
+	time_v_fields >>"results/$name"
 }
 
 old=k1 new=k2
@@ -92,7 +77,6 @@ for name in vmcrypt cryptsetup cp; do
 	esac
 	printf '%-36s %10s %10s %12s\n' "$label" "${rate[$name]}" "$c" "$((m / 1024))"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 echo
 echo "vmcrypt / cryptsetup: $(ratio "${rate[vmcrypt]}" "${rate[cryptsetup]}")x   (goal: >= 2)"
 echo "vmcrypt / cp:         $(ratio "${rate[vmcrypt]}" "${rate[cp]}")x   (goal: >= 0.8)"

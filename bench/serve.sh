@@ -10,7 +10,8 @@
 # Usage: bench/serve.sh [SIZE_MIB] [RUNS] [RANDOM_SECS]   (defaults: 1024 MiB, 3 runs, 5 s)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vmcrypt=${VMCRYPT:-$top/build/cli/vmcrypt}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 export VMCRYPT_NBDKIT_PLUGIN=${VMCRYPT_NBDKIT_PLUGIN:-$top/build/nbdkit/nbdkit-vmcrypt-plugin.so}
 size_mib=${1:-1024}
 runs=${2:-3}
@@ -28,9 +29,7 @@ cleanup()
 }
 trap cleanup EXIT
 
-for tool in "$vmcrypt" nbdkit nbdcopy python3; do
-	command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
-done
+need_tools "$vmcrypt" nbdkit nbdcopy python3
 nbdkit file --filter=luks --dump-plugin >/dev/null 2>&1 ||
 	{ echo "bench: nbdkit has no luks filter" >&2; exit 1; }
 
@@ -79,7 +78,6 @@ done
 uri() { echo "nbd+unix:///?socket=$dir/$1.sock"; }
 
 now() { date +%s.%N; }
-median() { sort -n | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # MiB/s of a sequential read (to null:) or write (from src.raw, flushed).
 seq_rate()
@@ -179,7 +177,6 @@ wait 2>/dev/null || true
 pids=()
 
 med() { echo "${res[$1]:-}" | tr ' ' '\n' | grep . | median; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "-" }'; }
 
 echo
 printf '%-10s %12s %12s %12s %10s %10s\n' test vmcrypt luks-filter file-plugin "vs luks" "vs file"

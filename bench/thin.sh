@@ -13,19 +13,14 @@
 # in /var/tmp: a real disk, not a tmpfs; it needs room for SIZE_GIB + 2 * DATA_MIB).
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
-vmcrypt=${VMCRYPT:-$top/build/cli/vmcrypt}
+# shellcheck source=bench/lib.sh
+. "$top/bench/lib.sh"
 size_gib=${1:-16}
 data_mib=${2:-1536}
 runs=${3:-1}
 resilience=${4:-checksum}
-timebin=/usr/bin/time
-dir=${BENCH_DIR:-$(mktemp -d /var/tmp/vmcrypt-bench.XXXXXX)}
-trap 'rm -rf "$dir"' EXIT
-
-for tool in "$vmcrypt" cryptsetup "$timebin"; do
-	command -v "$tool" >/dev/null ||
-		{ echo "bench: $tool is missing (scripts/install-deps.sh installs it)" >&2; exit 1; }
-done
+bench_dir
+need_tools "$vmcrypt" cryptsetup /usr/bin/time
 kdf=(--pbkdf pbkdf2 --pbkdf-force-iterations 1000)
 
 cd "$dir"
@@ -57,22 +52,14 @@ measure()
 	mkdir -p results
 	cat "$img" >/dev/null
 	sync
-	# shellcheck disable=SC2016 # expanded by the inner shell
-	"$timebin" -v -o time.out sh -c 'f=$1; shift; "$@" >cmd.out 2>&1 && sync -d "$f"' sh "$img" "$@" ||
-		{ cat cmd.out time.out >&2; echo "bench: $name failed" >&2; exit 1; }
-	awk -F': ' -v du="$(($(du_k "$img") / 1024))" '
-		/Elapsed \(wall clock\)/ { n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i] }
-		END { printf "%.3f %d\n", s, du }' time.out >>"results/$name"
+	time_v "$name" "$img" "$@"
+	echo "$(time_v_fields | cut -d' ' -f1) $(($(du_k "$img") / 1024))" >>"results/$name"
 	"$vmcrypt" test-key "$img" --key-file k2 >/dev/null 2>&1 ||
 		"$vmcrypt" test-key "$img" --key-file k1 >/dev/null ||
 		{ echo "bench: $name: the image no longer opens" >&2; exit 1; }
 	rm -f "$img"
 }
 
-median_col() # FILE COLUMN
-{
-	awk -v c="$2" '{print $c}' "$1" | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'
-}
 
 for ((i = 1; i <= runs; i++)); do
 	echo "bench: run $i of $runs"
@@ -99,7 +86,6 @@ for name in thin cryptsetup full; do
 	esac
 	printf '%-44s %10s %12s\n' "$label" "${secs[$name]}" "$(median_col "results/$name" 2)"
 done
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.1f", a / b}'; }
 echo
-echo "vmcrypt (thin) against cryptsetup:    $(ratio "${secs[cryptsetup]}" "${secs[thin]}")x faster   (goal: >= 8)"
-echo "vmcrypt (thin) against vmcrypt (full): $(ratio "${secs[full]}" "${secs[thin]}")x faster"
+echo "vmcrypt (thin) against cryptsetup:    $(ratio "${secs[cryptsetup]}" "${secs[thin]}" 1)x faster   (goal: >= 8)"
+echo "vmcrypt (thin) against vmcrypt (full): $(ratio "${secs[full]}" "${secs[thin]}" 1)x faster"
