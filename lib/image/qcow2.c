@@ -311,7 +311,7 @@ static int copy_out(struct vmc_image *img, struct sink *s, vmc_progress_fn *prog
 		    void *userdata)
 {
 	uint64_t size = img->qcow2->h.size, off = 0;
-	uint8_t *buf = storage_bulk_alloc(QCOW2_BATCH);
+	uint8_t *buf = storage_bulk_alloc_plain(QCOW2_BATCH);
 	struct qcow2_run run;
 	int r = 0;
 
@@ -347,8 +347,7 @@ static int copy_out(struct vmc_image *img, struct sink *s, vmc_progress_fn *prog
 	if (s->st)
 		r = storage_sync(s->st);
 out:
-	explicit_bzero(buf, QCOW2_BATCH);
-	free(buf);
+	storage_bulk_free(buf, QCOW2_BATCH);
 	return r;
 }
 

@@ -8,7 +8,6 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/log.h"
@@ -110,14 +109,11 @@ static int copy_data(struct writer *w, const struct image_plain_source *src,
 		     vmc_progress_fn *progress, void *userdata)
 {
 	uint64_t size = w->h.size, off = 0, src_size = src->size;
-	uint8_t *buf = storage_bulk_alloc(NEW_BATCH);
+	uint8_t *buf = storage_bulk_alloc_plain(NEW_BATCH);
 	int r = 0;
 
 	if (!buf)
 		return -ENOMEM;
-	/* Plaintext: locked (best effort), out of core dumps, wiped below. */
-	(void)mlock(buf, NEW_BATCH);
-	(void)madvise(buf, NEW_BATCH, MADV_DONTDUMP);
 	while (off < size) {
 		uint64_t n = size - off < NEW_BATCH ? size - off : NEW_BATCH;
 		/* Past the end of SRC (its size rounded to a sector, the last partial cluster):
@@ -136,9 +132,7 @@ static int copy_data(struct writer *w, const struct image_plain_source *src,
 			break;
 		}
 	}
-	explicit_bzero(buf, NEW_BATCH);
-	(void)munlock(buf, NEW_BATCH);
-	free(buf);
+	storage_bulk_free(buf, NEW_BATCH);
 	return r;
 }
 

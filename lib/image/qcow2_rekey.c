@@ -416,7 +416,7 @@ static int run_batches(struct rekey *k, const struct vmc_reencrypt_params *p)
 	if ((r = pipeline_new(PIPE_SLOTS, &pp.ring)) < 0)
 		return r;
 	for (s = 0; s < PIPE_SLOTS; s++) {
-		pp.slot[s].buf = storage_bulk_alloc((size_t)k->s.batch_bytes);
+		pp.slot[s].buf = storage_bulk_alloc_plain((size_t)k->s.batch_bytes);
 		pp.slot[s].sums = malloc((size_t)sums_len(k->s.batch_bytes));
 		if (!pp.slot[s].buf || !pp.slot[s].sums)
 			r = -ENOMEM;
@@ -444,9 +444,7 @@ static int run_batches(struct rekey *k, const struct vmc_reencrypt_params *p)
 	}
 	for (s = 0; s < PIPE_SLOTS; s++) {
 		/* Plaintext passes through a slot between the two keys. */
-		if (pp.slot[s].buf)
-			explicit_bzero(pp.slot[s].buf, (size_t)k->s.batch_bytes);
-		free(pp.slot[s].buf);
+		storage_bulk_free(pp.slot[s].buf, (size_t)k->s.batch_bytes);
 		free(pp.slot[s].sums);
 	}
 	pipeline_free(pp.ring);
@@ -703,7 +701,7 @@ int image_qcow2_rekey(struct vmc_image *img, const void *pass, size_t pass_len,
 		    (r = cipher_view(img, new_vk, secmem_len(new_vk), &k.new)) < 0)
 			goto out;
 		if (k.s.phase == RK_BATCH) {
-			k.buf = storage_bulk_alloc((size_t)k.s.batch_bytes);
+			k.buf = storage_bulk_alloc_plain((size_t)k.s.batch_bytes);
 			k.sums = malloc((size_t)sums_len(k.s.batch_bytes));
 			if (!k.buf || !k.sums) {
 				r = -ENOMEM;
@@ -730,9 +728,7 @@ out:
 	volume_free(k.old);
 	volume_free(k.new);
 	/* Plaintext passes through buf between the two keys. */
-	if (k.buf)
-		explicit_bzero(k.buf, (size_t)k.s.batch_bytes);
-	free(k.buf);
+	storage_bulk_free(k.buf, (size_t)k.s.batch_bytes);
 	free(k.sums);
 	free(k.clusters);
 	secmem_free(old_vk);

@@ -86,6 +86,26 @@ void *storage_bulk_alloc(size_t len)
 	return p;
 }
 
+void *storage_bulk_alloc_plain(size_t len)
+{
+	void *p = storage_bulk_alloc(len);
+
+	if (p) {
+		(void)mlock(p, len);
+		(void)madvise(p, len, MADV_DONTDUMP);
+	}
+	return p;
+}
+
+void storage_bulk_free(void *p, size_t len)
+{
+	if (!p)
+		return;
+	explicit_bzero(p, len);
+	(void)munlock(p, len);
+	free(p);
+}
+
 /*
  * Fault injection for the crash-safety tests, selected by the environment
  * variable VMCRYPT_FAULT (never used for anything else):

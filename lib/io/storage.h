@@ -47,6 +47,14 @@ int storage_write(struct storage *st, const void *buf, size_t len, uint64_t off)
  * Not zeroed; release with free(). NULL when out of memory.
  */
 void *storage_bulk_alloc(size_t len);
+/*
+ * The same, for a buffer that holds plaintext (data between two keys, or
+ * decrypted on its way out): locked in memory where RLIMIT_MEMLOCK allows
+ * (best effort) and left out of core dumps. Release with storage_bulk_free().
+ */
+void *storage_bulk_alloc_plain(size_t len);
+/* Wipes, unlocks and frees a bulk buffer of len bytes (NULL-safe). */
+void storage_bulk_free(void *p, size_t len);
 /* fdatasync(): a commit point. */
 int storage_sync(struct storage *st);
 /* Size of the file or block device in bytes. */

@@ -374,7 +374,8 @@ static void pipe_clear(struct pipe *pp)
 	workers_free(pp->pool);
 	pipeline_free(pp->ring);
 	for (int i = 0; i < PIPE_ZONES; i++) {
-		free(pp->z[i].buf);
+		/* Plaintext passes through a zone between the two keys. */
+		storage_bulk_free(pp->z[i].buf, (size_t)pp->re->hotzone);
 		free(pp->z[i].saved);
 	}
 }
@@ -398,7 +399,7 @@ int reenc_run_steps(struct reenc *re, const struct reenc_plan *plan, uint64_t *d
 		pp.pool = NULL;
 	for (int i = 0; i < PIPE_ZONES; i++) {
 		/* Zones are written with direct I/O. */
-		pp.z[i].buf = storage_bulk_alloc((size_t)re->hotzone);
+		pp.z[i].buf = storage_bulk_alloc_plain((size_t)re->hotzone);
 		pp.z[i].saved = malloc((size_t)re->hotzone);
 		if (!pp.z[i].buf || !pp.z[i].saved) {
 			pipe_clear(&pp);

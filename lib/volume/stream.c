@@ -7,7 +7,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -47,24 +46,16 @@ static int copy_init(struct copy *c, struct volume *vol, int fd, uint64_t limit)
 	 * locked (best effort: RLIMIT_MEMLOCK may refuse 16 MiB), kept out of core dumps,
 	 * wiped on release.
 	 */
-	for (int i = 0; i < VOL_PIPE_BUFS; i++) {
-		if (!(c->bufs[i].data = storage_bulk_alloc(VOL_CHUNK)))
+	for (int i = 0; i < VOL_PIPE_BUFS; i++)
+		if (!(c->bufs[i].data = storage_bulk_alloc_plain(VOL_CHUNK)))
 			return -ENOMEM;
-		(void)mlock(c->bufs[i].data, VOL_CHUNK);
-		(void)madvise(c->bufs[i].data, VOL_CHUNK, MADV_DONTDUMP);
-	}
 	return pipeline_new(VOL_PIPE_BUFS, &c->ring);
 }
 
 static void copy_clear(struct copy *c)
 {
-	for (int i = 0; i < VOL_PIPE_BUFS; i++) {
-		if (!c->bufs[i].data)
-			continue;
-		explicit_bzero(c->bufs[i].data, VOL_CHUNK);
-		(void)munlock(c->bufs[i].data, VOL_CHUNK);
-		free(c->bufs[i].data);
-	}
+	for (int i = 0; i < VOL_PIPE_BUFS; i++)
+		storage_bulk_free(c->bufs[i].data, VOL_CHUNK);
 	pipeline_free(c->ring);
 }
 
